@@ -1,0 +1,1 @@
+//! Paper broker accounting (SPEC §16).

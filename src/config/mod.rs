@@ -1,0 +1,1 @@
+//! Configuration: YAML → raw structs → validated `EngineConfig`.

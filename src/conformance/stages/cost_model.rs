@@ -1,0 +1,10 @@
+//! Vector adapter for stage `cost_model`.
+
+use serde_json::Value;
+
+use crate::conformance::CaseError;
+
+/// Run one `cost_model` case. (Placeholder until the stage lands.)
+pub fn run(_input: &Value) -> Result<Value, CaseError> {
+    Err(CaseError::NotRun("stage not built yet"))
+}

@@ -1,0 +1,1 @@
+//! Batch feature computation over a whole bar frame (SPEC §3).

@@ -1,0 +1,3 @@
+//! Features computed from bars (SPEC §3).
+
+pub mod batch;

@@ -1,0 +1,1 @@
+//! Exp3-IX bandit over horizons (SPEC §17.1).

@@ -1,0 +1,1 @@
+//! Position episodes and rewards (SPEC §17.2).

@@ -1,0 +1,25 @@
+//! # live-trading
+//!
+//! A low-latency engine that turns streaming market data into orders through
+//! six stages — predict → blend → arbitrate → gate → size → risk — on one
+//! pinned core. This crate map follows the flow of a decision:
+//!
+//! - [`types`]: units, ids, sides, decisions, states, reason codes;
+//! - [`horizon`]: the configured horizons and model target names;
+//! - [`config`]: YAML → validated engine config;
+//! - [`market`]: per-symbol market state (volatility);
+//! - [`features`]: features computed from bars;
+//! - [`pipeline`]: the decision stages, each a plain struct;
+//! - [`broker`]: paper-broker accounting;
+//! - [`learning`]: Exp3-IX horizon preference and episode rewards;
+//! - [`conformance`]: runs the SPEC's vector files through the real stages.
+
+pub mod broker;
+pub mod config;
+pub mod conformance;
+pub mod features;
+pub mod horizon;
+pub mod learning;
+pub mod market;
+pub mod pipeline;
+pub mod types;

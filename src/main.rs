@@ -1,0 +1,80 @@
+//! The `live-trading` command line: parses arguments once and dispatches.
+//! `anyhow` lives only here and in config loading.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use live_trading::conformance;
+
+#[derive(Parser)]
+#[command(
+    name = "live-trading",
+    version,
+    about = "Low-latency live-trading engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run vector files through the real stage code and compare every field.
+    Conformance {
+        /// Vector files (`{"stage", "tolerance", "cases"}`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print only failures and the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Conformance { files, quiet } => run_conformance(&files, quiet),
+    }
+}
+
+fn run_conformance(files: &[PathBuf], quiet: bool) -> ExitCode {
+    let (mut passed, mut failed, mut not_run, mut bad_files) = (0, 0, 0, 0);
+    for path in files {
+        let report = match conformance::run_file(path) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: {e}");
+                bad_files += 1;
+                continue;
+            }
+        };
+        for case in &report.cases {
+            match &case.outcome {
+                conformance::Outcome::Pass => passed += 1,
+                conformance::Outcome::NotRun(_) => not_run += 1,
+                _ => failed += 1,
+            }
+            let show = !quiet || !matches!(case.outcome, conformance::Outcome::Pass);
+            if show {
+                println!("{}/{}: {}", report.stage, case.name, case.outcome);
+            }
+        }
+    }
+    println!(
+        "{} files, {} cases: {passed} passed, {failed} failed, {not_run} not run{}",
+        files.len(),
+        passed + failed + not_run,
+        if bad_files > 0 {
+            format!(", {bad_files} files unreadable")
+        } else {
+            String::new()
+        }
+    );
+    if failed > 0 || bad_files > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}

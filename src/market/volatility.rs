@@ -1,0 +1,1 @@
+//! Volatility from bar closes (SPEC §2).
