@@ -33,9 +33,10 @@ pub fn run(input: &Value) -> Result<Value, CaseError> {
         "evaluate_quote" => {
             let quote = match opt_field(input, "quote") {
                 None => None,
+                // A null bid or ask is a non-finite price.
                 Some(q) => Some(Quote {
-                    bid: f64_field(q, "bid").map_err(|e| e.context("quote"))?,
-                    ask: f64_field(q, "ask").map_err(|e| e.context("quote"))?,
+                    bid: price(q, "bid")?,
+                    ask: price(q, "ask")?,
                     time: opt_time_field(q, "time").map_err(|e| e.context("quote"))?,
                 }),
             };
@@ -46,12 +47,20 @@ pub fn run(input: &Value) -> Result<Value, CaseError> {
     }
 }
 
-/// The gate from the case's limits (`enable_spread_gate` defaults to true).
+fn price(quote: &Value, key: &str) -> Result<f64, CaseError> {
+    opt_f64_field(quote, key)
+        .map(|p| p.unwrap_or(f64::NAN))
+        .map_err(|e| e.context("quote"))
+}
+
+/// The gate from the case's limits; the gate is on unless the case says
+/// `enable_spread_gate: false` (or `enabled: false`).
 fn gate(input: &Value) -> Result<SpreadGate, CaseError> {
     Ok(SpreadGate::new(SpreadGateParams {
         spread_max_bps: Bps(f64_field(input, "max_spread_bps")?),
         quote_age_max_ms: f64_field(input, "max_quote_age_ms")?,
-        enabled: bool_field_or(input, "enable_spread_gate", true)?,
+        enabled: bool_field_or(input, "enable_spread_gate", true)?
+            && bool_field_or(input, "enabled", true)?,
     }))
 }
 
