@@ -4,7 +4,7 @@
 //! Cold path: runs on the main thread of the CLI and in `cargo test`. Each
 //! stage has an adapter in [`stages`] that turns a case's JSON input into the
 //! stage's typed inputs, runs the stage, and renders its outputs as JSON in
-//! the vector's field names. The comparison ([`compare`]) walks the expected
+//! the vector's field names. The comparison ([`compare()`]) walks the expected
 //! value and reports the first differing field with its path.
 
 pub mod compare;
