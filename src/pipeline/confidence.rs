@@ -1,1 +1,668 @@
-//! Stage `confidence`.
+//! Model confidence (SPEC §6, stage `confidence`): per model key a window of
+//! realised (prediction, actual) pairs, pooled across symbols (SPEC §21.9),
+//! and the confidence of one prediction from it: measured or prior IC,
+//! demotion, freshness, capacity and stability, multiplied into `overall`.
+//!
+//! [`PendingPairs`] holds the accepted predictions waiting for their
+//! realised return (SPEC §6 "Realisation", §21.10).
+//!
+//! Runs on the engine thread. Hot path: no allocation after construction (the
+//! Spearman ranks use preallocated scratch and an in-place unstable sort), no
+//! blocking, no logging.
+
+use crate::horizon::SESSION_MINUTES;
+use crate::pipeline::standardize::Window;
+use crate::types::{ModelId, Nanos, Reason, SymbolId};
+
+/// Squared errors needed before stability is measured; fewer → 0.5.
+pub const MIN_STABILITY_PAIRS: usize = 3;
+
+/// Stability when fewer than [`MIN_STABILITY_PAIRS`] pairs exist.
+pub const DEFAULT_STABILITY: f64 = 0.5;
+
+/// Freshness decay constant for horizons outside the table (SPEC §21.11).
+pub const DEFAULT_TAU_SECS: f64 = 300.0;
+
+/// Confidence parameters (`confidence.*`, `capacity_kappa`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConfidenceParams {
+    /// `confidence.ic_window`: pairs in the Spearman IC (≥ 3).
+    pub ic_window: usize,
+    /// `confidence.stability_window`: squared errors in stability (≥ 1).
+    pub stability_window: usize,
+    /// `confidence.min_ic_pairs`: pairs needed for a measured IC
+    /// (3 ≤ x ≤ ic_window).
+    pub min_ic_pairs: usize,
+    /// `confidence.ic_floor`: demotion at IC ≤ −floor; `overall` uses
+    /// `max(IC, floor)` (0 < x < 1).
+    pub ic_floor: f64,
+    /// `capacity_kappa`: capacity = min(1, κ·ADV/planned) (> 0).
+    pub capacity_kappa: f64,
+}
+
+impl Default for ConfidenceParams {
+    fn default() -> Self {
+        ConfidenceParams {
+            ic_window: 20,
+            stability_window: 10,
+            min_ic_pairs: 20,
+            ic_floor: 0.01,
+            capacity_kappa: 0.1,
+        }
+    }
+}
+
+/// Why confidence parameters are invalid (SPEC §20).
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum ConfidenceParamsError {
+    #[error("confidence.ic_window is {0}: must be an integer >= 3")]
+    IcWindow(usize),
+    #[error("confidence.stability_window is {0}: must be an integer >= 1")]
+    StabilityWindow(usize),
+    #[error("confidence.min_ic_pairs is {min_ic_pairs}: must be an integer in [3, ic_window = {ic_window}]")]
+    MinIcPairs {
+        min_ic_pairs: usize,
+        ic_window: usize,
+    },
+    #[error("confidence.ic_floor is {0}: must satisfy 0 < x < 1")]
+    IcFloor(f64),
+    #[error("capacity_kappa is {0}: must be a finite number > 0")]
+    CapacityKappa(f64),
+}
+
+impl ConfidenceParams {
+    /// Check the SPEC §20 ranges.
+    pub fn validate(&self) -> Result<(), ConfidenceParamsError> {
+        if self.ic_window < 3 {
+            return Err(ConfidenceParamsError::IcWindow(self.ic_window));
+        }
+        if self.stability_window < 1 {
+            return Err(ConfidenceParamsError::StabilityWindow(
+                self.stability_window,
+            ));
+        }
+        if self.min_ic_pairs < 3 || self.min_ic_pairs > self.ic_window {
+            return Err(ConfidenceParamsError::MinIcPairs {
+                min_ic_pairs: self.min_ic_pairs,
+                ic_window: self.ic_window,
+            });
+        }
+        if !(self.ic_floor > 0.0 && self.ic_floor < 1.0) {
+            return Err(ConfidenceParamsError::IcFloor(self.ic_floor));
+        }
+        if !(self.capacity_kappa.is_finite() && self.capacity_kappa > 0.0) {
+            return Err(ConfidenceParamsError::CapacityKappa(self.capacity_kappa));
+        }
+        Ok(())
+    }
+
+    /// Pairs kept per key: enough for the IC window, the stability window
+    /// and the measured-IC threshold.
+    pub fn pair_capacity(&self) -> usize {
+        self.ic_window
+            .max(self.stability_window)
+            .max(self.min_ic_pairs)
+    }
+}
+
+/// Where a confidence's IC came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IcSource {
+    /// Spearman IC of the realised pairs.
+    Measured,
+    /// The training prior `metrics.ic` (too few realised pairs).
+    Prior,
+}
+
+impl IcSource {
+    /// Lower-case name used in vectors and traces.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            IcSource::Measured => "measured",
+            IcSource::Prior => "prior",
+        }
+    }
+}
+
+/// The confidence of one prediction (SPEC §6).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Confidence {
+    pub ic: f64,
+    pub ic_source: IcSource,
+    /// Measured IC ≤ −ic_floor: overall is 0 and the model gets no blend weight.
+    pub demoted: bool,
+    pub freshness: f64,
+    pub capacity: f64,
+    pub stability: f64,
+    /// `max(IC, ic_floor)·freshness·capacity·stability`, 0 when demoted.
+    pub overall: f64,
+}
+
+impl Confidence {
+    /// The trace reason: [`Reason::ModelDemoted`] when demoted.
+    pub const fn reason(&self) -> Option<Reason> {
+        if self.demoted {
+            Some(Reason::ModelDemoted)
+        } else {
+            None
+        }
+    }
+}
+
+/// Per-prediction inputs of [`ConfidenceTracker::evaluate`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConfidenceInputs {
+    /// The model's horizon in minutes (selects the freshness τ).
+    pub horizon_minutes: u32,
+    /// Training IC prior `metrics.ic`; `None` or non-finite → 0.
+    pub ic_prior: Option<f64>,
+    /// The cycle's decision time.
+    pub decision_time: Nanos,
+    /// End timestamp of the symbol's last as-of bar (SPEC §21.11).
+    pub data_time: Nanos,
+    /// Average daily dollar volume; `None`, non-finite or ≤ 0 = unknown.
+    pub adv_usd: Option<f64>,
+    /// Planned notional in dollars (`max_weight·PV` in the engine).
+    pub planned_notional: f64,
+}
+
+/// Freshness decay constant τ in seconds for a horizon of `minutes`
+/// (5m 150, 10m 300, 15m 450, 30m 900, 60m 1800, 1d 7200, else 300).
+pub const fn freshness_tau_secs(minutes: u32) -> f64 {
+    match minutes {
+        5 => 150.0,
+        10 => 300.0,
+        15 => 450.0,
+        30 => 900.0,
+        60 => 1800.0,
+        SESSION_MINUTES => 7200.0,
+        _ => DEFAULT_TAU_SECS,
+    }
+}
+
+/// Freshness of data `age_secs` old at a horizon of `minutes`: 1 for a
+/// negative age, else `exp(−age/τ)` clamped to [0, 1]. A NaN age counts as
+/// infinitely stale (0).
+pub fn freshness(minutes: u32, age_secs: f64) -> f64 {
+    if age_secs < 0.0 {
+        return 1.0;
+    }
+    let f = (-age_secs / freshness_tau_secs(minutes)).exp();
+    if f >= 1.0 {
+        1.0
+    } else if f > 0.0 {
+        f
+    } else {
+        0.0
+    }
+}
+
+/// Capacity: 1 when `planned_notional ≤ 0` or ADV is unknown (`None`,
+/// non-finite, ≤ 0); else `min(1, κ·adv_usd/planned_notional)`.
+pub fn capacity(kappa: f64, adv_usd: Option<f64>, planned_notional: f64) -> f64 {
+    match adv_usd {
+        Some(adv) if adv.is_finite() && adv > 0.0 && planned_notional > 0.0 => {
+            (kappa * adv / planned_notional).min(1.0)
+        }
+        _ => 1.0,
+    }
+}
+
+/// Stability from paired predictions and actuals: fewer than 3 pairs → 0.5,
+/// else `1/(1+sqrt(mean squared error))`.
+pub fn stability(predictions: &[f64], actuals: &[f64]) -> f64 {
+    let n = predictions.len().min(actuals.len());
+    if n < MIN_STABILITY_PAIRS {
+        return DEFAULT_STABILITY;
+    }
+    let sse: f64 = predictions
+        .iter()
+        .zip(actuals)
+        .map(|(p, a)| (p - a) * (p - a))
+        .sum();
+    1.0 / (1.0 + (sse / n as f64).sqrt())
+}
+
+/// Average ranks (1-based, ties share their mean rank) of `values` into
+/// `ranks`, using `order` as sort scratch. All three have the same length.
+fn average_ranks(values: &[f64], order: &mut [usize], ranks: &mut [f64]) {
+    let n = values.len().min(order.len()).min(ranks.len());
+    let (values, order, ranks) = (&values[..n], &mut order[..n], &mut ranks[..n]);
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i;
+    }
+    // Indices are < n by construction; the sort is in place (no allocation).
+    order.sort_unstable_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut i = 0;
+    while i < n {
+        let v = values[order[i]];
+        let mut j = i + 1;
+        while j < n && values[order[j]] == v {
+            j += 1;
+        }
+        // Ranks i+1 ..= j share their mean.
+        let rank = (i + 1 + j) as f64 / 2.0;
+        for &k in &order[i..j] {
+            ranks[k] = rank;
+        }
+        i = j;
+    }
+}
+
+/// Pearson correlation of two equal-length series; 0 when either is
+/// constant or fewer than 2 values are given.
+fn pearson(x: &[f64], y: &[f64]) -> f64 {
+    let n = x.len().min(y.len());
+    if n < 2 {
+        return 0.0;
+    }
+    let (x, y) = (&x[..n], &y[..n]);
+    let mx = x.iter().sum::<f64>() / n as f64;
+    let my = y.iter().sum::<f64>() / n as f64;
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        let (dx, dy) = (a - mx, b - my);
+        sxy += dx * dy;
+        sxx += dx * dx;
+        syy += dy * dy;
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return 0.0;
+    }
+    let r = sxy / (sxx * syy).sqrt();
+    if r.is_nan() {
+        0.0
+    } else {
+        r.clamp(-1.0, 1.0)
+    }
+}
+
+/// Per-key realised pairs and the confidence evaluation (SPEC §6).
+#[derive(Clone, Debug)]
+pub struct ConfidenceTracker {
+    params: ConfidenceParams,
+    predictions: Box<[Window]>,
+    actuals: Box<[Window]>,
+    order: Box<[usize]>,
+    ranks_pred: Box<[f64]>,
+    ranks_actual: Box<[f64]>,
+}
+
+impl ConfidenceTracker {
+    /// A tracker for keys `0..n_keys`, every window and the rank scratch
+    /// preallocated.
+    pub fn new(params: &ConfidenceParams, n_keys: usize) -> ConfidenceTracker {
+        let cap = params.pair_capacity();
+        let windows = || {
+            (0..n_keys)
+                .map(|_| Window::with_capacity(cap))
+                .collect::<Box<[Window]>>()
+        };
+        ConfidenceTracker {
+            params: *params,
+            predictions: windows(),
+            actuals: windows(),
+            order: vec![0; params.ic_window].into_boxed_slice(),
+            ranks_pred: vec![0.0; params.ic_window].into_boxed_slice(),
+            ranks_actual: vec![0.0; params.ic_window].into_boxed_slice(),
+        }
+    }
+
+    /// The parameters in use.
+    pub fn params(&self) -> &ConfidenceParams {
+        &self.params
+    }
+
+    /// Add one realised pair to `key` (oldest evicted when full). Returns
+    /// false, recording nothing, for an unknown key or a non-finite value.
+    pub fn record(&mut self, key: ModelId, prediction: f64, actual: f64) -> bool {
+        if !(prediction.is_finite() && actual.is_finite()) {
+            return false;
+        }
+        let (Some(p), Some(a)) = (
+            self.predictions.get_mut(key.index()),
+            self.actuals.get_mut(key.index()),
+        ) else {
+            return false;
+        };
+        p.push(prediction);
+        a.push(actual);
+        true
+    }
+
+    /// Realised pairs held for `key` (0 for an unknown key).
+    pub fn pair_count(&self, key: ModelId) -> usize {
+        self.predictions.get(key.index()).map_or(0, Window::len)
+    }
+
+    /// The confidence of a prediction of `key` now; `None` for an unknown key.
+    pub fn evaluate(&mut self, key: ModelId, inputs: &ConfidenceInputs) -> Option<Confidence> {
+        let p = &self.params;
+        let preds = self.predictions.get(key.index())?.as_slice();
+        let actuals = self.actuals.get(key.index())?.as_slice();
+        let count = preds.len().min(actuals.len());
+
+        let (ic, ic_source) = if count >= p.min_ic_pairs {
+            let n = count.min(p.ic_window);
+            let x = &preds[count - n..count];
+            let y = &actuals[count - n..count];
+            let order = &mut self.order[..n];
+            average_ranks(x, order, &mut self.ranks_pred[..n]);
+            average_ranks(y, order, &mut self.ranks_actual[..n]);
+            (
+                pearson(&self.ranks_pred[..n], &self.ranks_actual[..n]),
+                IcSource::Measured,
+            )
+        } else {
+            let prior = inputs.ic_prior.filter(|x| x.is_finite()).unwrap_or(0.0);
+            (prior, IcSource::Prior)
+        };
+        let demoted = ic_source == IcSource::Measured && ic <= -p.ic_floor;
+
+        let age = inputs.decision_time.secs_since(inputs.data_time);
+        let freshness = freshness(inputs.horizon_minutes, age);
+        let capacity = capacity(p.capacity_kappa, inputs.adv_usd, inputs.planned_notional);
+        let s = count.min(p.stability_window);
+        let stability = stability(&preds[count - s..count], &actuals[count - s..count]);
+
+        let overall = if demoted {
+            0.0
+        } else {
+            ic.max(p.ic_floor) * freshness * capacity * stability
+        };
+        Some(Confidence {
+            ic,
+            ic_source,
+            demoted,
+            freshness,
+            capacity,
+            stability,
+            overall,
+        })
+    }
+
+    /// Forget every pair (a restart rebuilds statistics from scratch).
+    pub fn reset(&mut self) {
+        self.predictions.iter_mut().for_each(Window::clear);
+        self.actuals.iter_mut().for_each(Window::clear);
+    }
+}
+
+/// An accepted prediction waiting for its realised return.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PendingPrediction {
+    pub key: ModelId,
+    pub symbol: SymbolId,
+    /// `t0 + h_minutes·60 s`: the first decision time that may realise it.
+    pub due: Nanos,
+    /// The symbol's mid at `t0`.
+    pub p0: f64,
+    /// The raw model output.
+    pub prediction: f64,
+}
+
+/// Why a prediction was not queued; the prediction is handed back.
+#[derive(Clone, Copy, Debug, PartialEq, thiserror::Error)]
+pub enum PendingError {
+    #[error("pending queue full ({capacity} predictions)")]
+    Full {
+        capacity: usize,
+        rejected: PendingPrediction,
+    },
+    #[error("mid {0} at prediction time is not a finite positive price")]
+    InvalidPrice(f64),
+    #[error("prediction {0} is not finite")]
+    NonFinitePrediction(f64),
+}
+
+/// Predictions waiting for realisation, in creation order (SPEC §6, §21.10).
+///
+/// Fixed capacity chosen at start-up; a full queue refuses the new
+/// prediction and hands it back rather than growing.
+#[derive(Clone, Debug)]
+pub struct PendingPairs {
+    items: Vec<PendingPrediction>,
+    capacity: usize,
+}
+
+impl PendingPairs {
+    /// An empty queue holding at most `capacity` predictions.
+    pub fn with_capacity(capacity: usize) -> PendingPairs {
+        PendingPairs {
+            items: Vec::with_capacity(capacity),
+            capacity,
+        }
+    }
+
+    /// Queue a prediction of `key` for `symbol` made at `t0` with mid `p0`,
+    /// due `horizon_minutes` later.
+    pub fn push(
+        &mut self,
+        key: ModelId,
+        symbol: SymbolId,
+        t0: Nanos,
+        horizon_minutes: u32,
+        p0: f64,
+        prediction: f64,
+    ) -> Result<(), PendingError> {
+        if !(p0.is_finite() && p0 > 0.0) {
+            return Err(PendingError::InvalidPrice(p0));
+        }
+        if !prediction.is_finite() {
+            return Err(PendingError::NonFinitePrediction(prediction));
+        }
+        let item = PendingPrediction {
+            key,
+            symbol,
+            due: t0.saturating_add(Nanos::from_secs(u64::from(horizon_minutes) * 60)),
+            p0,
+            prediction,
+        };
+        if self.items.len() >= self.capacity {
+            return Err(PendingError::Full {
+                capacity: self.capacity,
+                rejected: item,
+            });
+        }
+        self.items.push(item);
+        Ok(())
+    }
+
+    /// Realise, in creation order, every prediction due at `now` whose symbol
+    /// has a valid quote this cycle (`mid(symbol)` is `Some` finite positive
+    /// mid): `actual = mid/p0 − 1` is recorded into `tracker`. The others stay
+    /// queued in order. Returns the number realised.
+    pub fn realise<F>(&mut self, now: Nanos, mid: F, tracker: &mut ConfidenceTracker) -> usize
+    where
+        F: Fn(SymbolId) -> Option<f64>,
+    {
+        let mut realised = 0;
+        self.items.retain(|p| {
+            if now < p.due {
+                return true;
+            }
+            match mid(p.symbol).filter(|m| m.is_finite() && *m > 0.0) {
+                Some(m) => {
+                    tracker.record(p.key, p.prediction, m / p.p0 - 1.0);
+                    realised += 1;
+                    false
+                }
+                None => true,
+            }
+        });
+        realised
+    }
+
+    /// Predictions waiting.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Drop every pending prediction (a restart rebuilds from scratch).
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: Nanos = Nanos(1_704_207_600_000_000_000);
+
+    fn inputs() -> ConfidenceInputs {
+        ConfidenceInputs {
+            horizon_minutes: 5,
+            ic_prior: Some(0.05),
+            decision_time: T0,
+            data_time: T0,
+            adv_usd: None,
+            planned_notional: 5000.0,
+        }
+    }
+
+    fn tracker_with(pairs: &[(f64, f64)], params: &ConfidenceParams) -> ConfidenceTracker {
+        let mut t = ConfidenceTracker::new(params, 1);
+        for &(p, a) in pairs {
+            assert!(t.record(ModelId(0), p, a));
+        }
+        t
+    }
+
+    #[test]
+    fn ranks_average_ties() {
+        let v = [3.0, 1.0, 3.0, 2.0, 3.0];
+        let mut order = [0; 5];
+        let mut ranks = [0.0; 5];
+        average_ranks(&v, &mut order, &mut ranks);
+        assert_eq!(ranks, [4.0, 1.0, 4.0, 2.0, 4.0]);
+    }
+
+    #[test]
+    fn prior_until_enough_pairs_then_measured() {
+        let params = ConfidenceParams::default();
+        let pairs: Vec<(f64, f64)> = (0..19).map(|i| (i as f64, i as f64 * 2.0)).collect();
+        let mut t = tracker_with(&pairs, &params);
+        let c = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert_eq!((c.ic, c.ic_source), (0.05, IcSource::Prior));
+        t.record(ModelId(0), 19.0, 38.0);
+        let c = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert_eq!(c.ic_source, IcSource::Measured);
+        assert!((c.ic - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn constant_predictions_give_zero_ic() {
+        let params = ConfidenceParams {
+            min_ic_pairs: 5,
+            ..Default::default()
+        };
+        let pairs: Vec<(f64, f64)> = (0..6).map(|i| (0.3, i as f64)).collect();
+        let mut t = tracker_with(&pairs, &params);
+        let c = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert_eq!((c.ic, c.ic_source), (0.0, IcSource::Measured));
+        assert!(!c.demoted);
+    }
+
+    #[test]
+    fn negative_measured_ic_demotes_but_negative_prior_does_not() {
+        let params = ConfidenceParams {
+            min_ic_pairs: 5,
+            ..Default::default()
+        };
+        let pairs: Vec<(f64, f64)> = (0..6).map(|i| (i as f64, -(i as f64))).collect();
+        let mut t = tracker_with(&pairs, &params);
+        let c = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert!(c.demoted);
+        assert_eq!(c.overall, 0.0);
+        assert_eq!(c.reason(), Some(Reason::ModelDemoted));
+
+        let mut t = ConfidenceTracker::new(&params, 1);
+        let prior = ConfidenceInputs {
+            ic_prior: Some(-0.5),
+            ..inputs()
+        };
+        let c = t.evaluate(ModelId(0), &prior).unwrap();
+        assert!(!c.demoted);
+        assert_eq!(c.reason(), None);
+        // max(−0.5, floor) · 1 · 1 · 0.5
+        assert_eq!(c.overall, 0.01 * 0.5);
+    }
+
+    #[test]
+    fn freshness_table_and_edges() {
+        assert_eq!(freshness(5, 150.0), (-1.0f64).exp());
+        assert_eq!(freshness(SESSION_MINUTES, 7200.0), (-1.0f64).exp());
+        assert_eq!(freshness(120, 300.0), (-1.0f64).exp());
+        assert_eq!(freshness(5, -1.0), 1.0);
+        assert_eq!(freshness(5, f64::NAN), 0.0);
+        assert_eq!(freshness(5, f64::INFINITY), 0.0);
+    }
+
+    #[test]
+    fn capacity_unknowns_are_one() {
+        assert_eq!(capacity(0.1, Some(40_000.0), 5000.0), 0.8);
+        assert_eq!(capacity(0.1, Some(1e8), 5000.0), 1.0);
+        assert_eq!(capacity(0.1, None, 5000.0), 1.0);
+        assert_eq!(capacity(0.1, Some(f64::NAN), 10.0), 1.0);
+        assert_eq!(capacity(0.1, Some(0.0), 10.0), 1.0);
+        assert_eq!(capacity(0.1, Some(1e6), 0.0), 1.0);
+    }
+
+    #[test]
+    fn stability_needs_three_pairs() {
+        assert_eq!(stability(&[1.0, 2.0], &[1.0, 2.0]), 0.5);
+        assert_eq!(stability(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]), 1.0);
+        assert_eq!(stability(&[1.0, 1.0, 1.0], &[2.0, 2.0, 2.0]), 0.5);
+    }
+
+    #[test]
+    fn non_finite_pairs_and_unknown_keys_are_refused() {
+        let mut t = ConfidenceTracker::new(&ConfidenceParams::default(), 1);
+        assert!(!t.record(ModelId(0), f64::NAN, 1.0));
+        assert!(!t.record(ModelId(0), 1.0, f64::INFINITY));
+        assert!(!t.record(ModelId(3), 1.0, 1.0));
+        assert_eq!(t.pair_count(ModelId(0)), 0);
+        assert_eq!(t.evaluate(ModelId(3), &inputs()), None);
+    }
+
+    #[test]
+    fn pending_realise_when_due_with_a_quote_in_creation_order() {
+        let params = ConfidenceParams {
+            min_ic_pairs: 3,
+            ..Default::default()
+        };
+        let mut t = ConfidenceTracker::new(&params, 2);
+        let mut q = PendingPairs::with_capacity(3);
+        let (a, b) = (SymbolId(0), SymbolId(1));
+        q.push(ModelId(0), a, T0, 5, 100.0, 0.1).unwrap();
+        q.push(ModelId(1), a, T0, 10, 100.0, 0.2).unwrap();
+        q.push(ModelId(0), b, T0, 5, 50.0, 0.3).unwrap();
+        let full = q.push(ModelId(0), b, T0, 5, 50.0, 0.4);
+        assert!(matches!(full, Err(PendingError::Full { capacity: 3, .. })));
+        assert_eq!(
+            q.push(ModelId(0), b, T0, 5, 0.0, 0.4),
+            Err(PendingError::InvalidPrice(0.0))
+        );
+
+        let quotes = |s: SymbolId| if s == a { Some(101.0) } else { None };
+        // One nanosecond early: nothing is due.
+        let early = T0.saturating_add(Nanos(300 * Nanos::PER_SEC - 1));
+        assert_eq!(q.realise(early, quotes, &mut t), 0);
+        // Exactly due: symbol a's 5m prediction; b has no quote and waits.
+        let due = T0.saturating_add(Nanos::from_secs(300));
+        assert_eq!(q.realise(due, quotes, &mut t), 1);
+        assert_eq!((t.pair_count(ModelId(0)), q.len()), (1, 2));
+        let both = |s: SymbolId| Some(if s == a { 99.0 } else { 51.0 });
+        let later = T0.saturating_add(Nanos::from_secs(600));
+        assert_eq!(q.realise(later, both, &mut t), 2);
+        assert!(q.is_empty());
+        assert_eq!(t.pair_count(ModelId(0)), 2);
+        assert_eq!(t.pair_count(ModelId(1)), 1);
+    }
+}
