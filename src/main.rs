@@ -1,11 +1,12 @@
 //! The `live-trading` command line: parses arguments once and dispatches.
 //! `anyhow` lives only here and in config loading.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use live_trading::config::{self, EngineConfig, Symbols};
 use live_trading::conformance;
 
 #[derive(Parser)]
@@ -30,12 +31,66 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Load and validate the config; print the resolved config, or every
+    /// error found (exit code 2).
+    Check {
+        /// The engine config file.
+        #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Also check a symbols file (e.g. config/symbols.yaml).
+        #[arg(long)]
+        symbols: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Conformance { files, quiet } => run_conformance(&files, quiet),
+        Command::Config {
+            command: ConfigCommand::Check { config, symbols },
+        } => run_config_check(&config, symbols.as_deref()),
+    }
+}
+
+/// Exit code of `config check` when any error was found.
+const CONFIG_ERROR_EXIT: u8 = 2;
+
+fn run_config_check(config_path: &Path, symbols_path: Option<&Path>) -> ExitCode {
+    let mut errors = 0;
+    match EngineConfig::load(config_path) {
+        Ok(resolved) => print!("{resolved}"),
+        Err(e) => {
+            eprintln!("{e}");
+            errors += e.len();
+        }
+    }
+    if let Some(path) = symbols_path {
+        match Symbols::load(path) {
+            Ok(symbols) => println!("{symbols}"),
+            Err(e) => {
+                eprintln!("{e}");
+                errors += e.len();
+            }
+        }
+    }
+    if errors > 0 {
+        eprintln!(
+            "config check failed: {errors} error{}",
+            if errors == 1 { "" } else { "s" }
+        );
+        ExitCode::from(CONFIG_ERROR_EXIT)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
