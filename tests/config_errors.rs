@@ -220,7 +220,7 @@ fn out_of_range_values_name_the_allowed_range() {
              backend: polygon\n  logging:\n    level: loud\n  capacity_kappa: 0\n",
         ),
         [
-            "F: live_trading.volatility.bar_minutes: 0 is outside x > 0",
+            "F: live_trading.volatility.bar_minutes: 0 is outside n >= 1",
             "F: live_trading.volatility.vol_window: 1 is outside n >= 2",
             "F: live_trading.data.backend: \"polygon\" is not one of sim, replay, alpaca, ibkr",
             "F: live_trading.data.stale_after_ms: -1 is outside x > 0",

@@ -18,6 +18,7 @@
 //! Cold path: runs once at start-up (and in `live-trading config check`).
 
 mod error;
+mod params;
 mod raw;
 mod render;
 mod sections;

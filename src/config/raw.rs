@@ -205,7 +205,7 @@ raw_section! {
 raw_section! {
     /// `volatility.*`.
     RawVolatility {
-        bar_minutes: f64,
+        bar_minutes: i64,
         vol_window: i64,
     }
 }

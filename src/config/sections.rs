@@ -44,8 +44,8 @@ pub struct EngineConfig {
 /// `volatility.*` (SPEC §2).
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolatilityConfig {
-    /// Engine bar interval in minutes (> 0).
-    pub bar_minutes: f64,
+    /// Engine bar interval in whole minutes (≥ 1).
+    pub bar_minutes: u32,
     /// One-bar returns in the σ window (≥ 2).
     pub vol_window: usize,
 }
@@ -386,7 +386,7 @@ impl Default for EngineConfig {
 impl Default for VolatilityConfig {
     fn default() -> Self {
         VolatilityConfig {
-            bar_minutes: 1.0,
+            bar_minutes: 1,
             vol_window: 20,
         }
     }

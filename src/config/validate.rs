@@ -120,7 +120,8 @@ fn volatility(r: Option<&raw::RawVolatility>, errors: &mut Collector) -> Volatil
     let d = VolatilityConfig::default();
     let s = &mut Section::new(errors, "volatility");
     VolatilityConfig {
-        bar_minutes: s.number(at!(r.bar_minutes), d.bar_minutes, Range::POSITIVE),
+        bar_minutes: u32::try_from(s.count(at!(r.bar_minutes), d.bar_minutes as usize, 1))
+            .unwrap_or(u32::MAX),
         vol_window: s.count(at!(r.vol_window), d.vol_window, 2),
     }
 }

@@ -10,6 +10,7 @@ pub mod arbitrate;
 pub mod blend;
 pub mod confidence;
 pub mod cost;
+pub mod decision;
 pub mod gate;
 pub mod ridge;
 pub mod risk;
