@@ -13,6 +13,7 @@
 //! - [`broker`]: paper-broker accounting;
 //! - [`learning`]: Exp3-IX horizon preference and episode rewards;
 //! - [`conformance`]: runs the SPEC's vector files through the real stages.
+//! - [`testkit`]: scripted scenarios for benches and tests.
 
 pub mod broker;
 pub mod config;
@@ -22,4 +23,5 @@ pub mod horizon;
 pub mod learning;
 pub mod market;
 pub mod pipeline;
+pub mod testkit;
 pub mod types;

@@ -13,7 +13,8 @@
 //! whole shares through [`PaperBroker::submit_shares`]. Only fills consume
 //! order ids (§21.15).
 
-use crate::pipeline::size::SymbolOrder;
+pub use crate::market::Quote;
+use crate::types::SymbolOrder;
 use crate::types::{Bps, Qty, Reason, Side, SymbolId};
 
 /// Positions smaller than this (either side) are removed after a fill.
@@ -102,33 +103,6 @@ pub fn parse_side(text: &str) -> Result<Side, Reason> {
 #[inline]
 fn affordable(cost: f64, cash: f64) -> bool {
     cost <= cash
-}
-
-/// A top-of-book quote.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Quote {
-    pub bid: f64,
-    pub ask: f64,
-}
-
-impl Quote {
-    /// `(bid + ask)/2`.
-    #[inline]
-    pub fn mid(self) -> f64 {
-        (self.bid + self.ask) / 2.0
-    }
-
-    /// `(ask − bid)/mid·1e4`.
-    #[inline]
-    pub fn spread_bps(self) -> Bps {
-        Bps((self.ask - self.bid) / self.mid() * 1e4)
-    }
-
-    /// Whether the broker can fill against it: bid and ask finite and > 0.
-    #[inline]
-    pub fn is_valid(self) -> bool {
-        self.bid > 0.0 && self.ask > 0.0 && self.bid.is_finite() && self.ask.is_finite()
-    }
 }
 
 /// One fill.
@@ -310,7 +284,7 @@ impl PaperBroker {
 
     /// `cash + Σ position·mid` over quoted symbols, in sorted symbol order.
     pub fn portfolio_value(&self) -> f64 {
-        self.value_with(|id| self.quote(id).map(Quote::mid))
+        self.value_with(|id| self.quote(id).map(|q| q.mid()))
     }
 
     /// `cash + Σ position·mark` with the caller's marks (dense by symbol
@@ -408,7 +382,7 @@ mod tests {
 
     fn quoted(cash: f64, bid: f64, ask: f64) -> PaperBroker {
         let mut b = broker(cash);
-        assert!(b.set_quote(A, Quote { bid, ask }));
+        assert!(b.set_quote(A, Quote::untimed(bid, ask)));
         b
     }
 
@@ -493,20 +467,8 @@ mod tests {
         assert_eq!(b.portfolio_value(), 99_999.5);
         assert_eq!(b.pnl(), -0.5);
         assert_eq!(b.portfolio_value_at(&[60.0, f64::NAN]), 99_499.0 + 600.0);
-        assert!(!b.set_quote(
-            A,
-            Quote {
-                bid: f64::NAN,
-                ask: 1.0
-            }
-        ));
-        assert_eq!(
-            b.quote(A),
-            Some(Quote {
-                bid: 50.0,
-                ask: 50.1
-            })
-        );
+        assert!(!b.set_quote(A, Quote::untimed(f64::NAN, 1.0)));
+        assert_eq!(b.quote(A), Some(Quote::untimed(50.0, 50.1)));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::size::SymbolOrder;
+use crate::types::SymbolOrder;
 use crate::types::{Frac, Nanos, Pct, Reason, SymbolId, TradingState};
 
 /// Events kept for the persisted state unless the caller asks for another

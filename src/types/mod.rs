@@ -5,9 +5,11 @@
 //! appear only in the cold `code()` / `text()` accessors used by logs,
 //! journals and the conformance command.
 
+mod order;
 mod reason;
 mod units;
 
+pub use order::{SymbolOrder, SymbolOrderError};
 pub use reason::Reason;
 pub use units::{Bps, Frac, Nanos, Pct, Qty};
 

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use crate::broker::paper::{parse_side, PaperBroker, PaperParams, Quote};
 use crate::conformance::json::{array_field, as_f64, f64_field, field, num, str_field};
 use crate::conformance::CaseError;
-use crate::pipeline::size::SymbolOrder;
+use crate::types::SymbolOrder;
 use crate::types::{Bps, SymbolId};
 
 /// Run one `paper_broker` case.
@@ -42,12 +42,9 @@ pub fn run(input: &Value) -> Result<Value, CaseError> {
     for (i, op) in ops.iter().enumerate() {
         let step = match str_field(op, "op")? {
             "quote" => {
-                let quote = Quote {
-                    bid: f64_field(op, "bid")?,
-                    ask: f64_field(op, "ask")?,
-                };
+                let quote = Quote::untimed(f64_field(op, "bid")?, f64_field(op, "ask")?);
                 broker.set_quote(id_of(op)?, quote);
-                json!({"spread_bps": num(quote.spread_bps().0)})
+                json!({"spread_bps": num(quote.spread_bps())})
             }
             "order" => {
                 let symbol = id_of(op)?;

@@ -13,7 +13,7 @@ use crate::conformance::json::{
 };
 use crate::conformance::CaseError;
 use crate::pipeline::risk::{CheckReport, Guardrails, RiskLimits, RiskLimitsConfig};
-use crate::pipeline::size::SymbolOrder;
+use crate::types::SymbolOrder;
 use crate::types::{Frac, Pct, Reason, SymbolId};
 
 /// Run one `risk_guardrails` case.

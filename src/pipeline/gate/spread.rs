@@ -11,6 +11,7 @@
 //! (strict comparisons), negative ages pass, a quote without a time skips the
 //! age check, and a disabled gate skips only the last two checks.
 
+pub use crate::market::quote::{spread_bps, Quote};
 use crate::types::{Bps, Nanos, Reason};
 
 /// Spread-gate settings.
@@ -35,23 +36,6 @@ impl Default for SpreadGateParams {
     }
 }
 
-/// A top-of-book quote as the gate sees it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Quote {
-    pub bid: f64,
-    pub ask: f64,
-    /// Exchange time of the quote; `None` when the feed gives none.
-    pub time: Option<Nanos>,
-}
-
-impl Quote {
-    /// `(bid + ask) / 2`.
-    #[inline]
-    pub fn mid(&self) -> f64 {
-        (self.bid + self.ask) / 2.0
-    }
-}
-
 /// The spread and age of a present quote, already measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QuoteMetrics {
@@ -72,20 +56,6 @@ pub struct SpreadOutcome {
     /// The quote age; `None` unless the quote has a time and its spread
     /// passed the spread checks.
     pub quote_age_ms: Option<f64>,
-}
-
-/// `(ask − bid)/mid·1e4`; NaN when bid or ask is non-finite, +∞ when either
-/// is ≤ 0.
-#[inline]
-pub fn spread_bps(bid: f64, ask: f64) -> f64 {
-    if !(bid.is_finite() && ask.is_finite()) {
-        f64::NAN
-    } else if bid <= 0.0 || ask <= 0.0 {
-        f64::INFINITY
-    } else {
-        let mid = (bid + ask) / 2.0;
-        (ask - bid) / mid * 1e4
-    }
 }
 
 /// The spread gate.
