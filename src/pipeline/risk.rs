@@ -444,9 +444,14 @@ impl Guardrails {
         self.events.iter()
     }
 
-    /// The persisted state (§15.3). Cold path: allocates the event list.
+    /// The persisted state (§15.3). Cold path: allocates the event list,
+    /// with room for the full event capacity so that later
+    /// [`Guardrails::snapshot_into`] calls on it never allocate.
     pub fn snapshot(&self) -> GuardrailState {
-        let mut out = GuardrailState::default();
+        let mut out = GuardrailState {
+            events: Vec::with_capacity(self.event_capacity),
+            ..GuardrailState::default()
+        };
         self.snapshot_into(&mut out);
         out
     }
