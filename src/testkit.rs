@@ -186,6 +186,7 @@ impl Scenario {
 
     /// A decision pipeline for this universe.
     pub fn pipeline(&self) -> Result<DecisionPipeline, PipelineError> {
+        // Enough for the longest horizon (1d = 390 one-minute steps).
         let pending = self.symbols.len() * self.layout.n_models * 512;
         DecisionPipeline::new(&self.params, &self.layout, self.order(), pending)
     }

@@ -12,7 +12,9 @@
 
 use crate::horizon::SESSION_MINUTES;
 use crate::pipeline::standardize::Window;
-use crate::types::{ModelId, Nanos, Reason, SymbolId};
+use std::collections::VecDeque;
+
+use crate::types::{HorizonId, ModelId, Nanos, Reason, SymbolId};
 
 /// Squared errors needed before stability is measured; fewer → 0.5.
 pub const MIN_STABILITY_PAIRS: usize = 3;
@@ -335,6 +337,14 @@ impl ConfidenceTracker {
         self.predictions.get(key.index()).map_or(0, Window::len)
     }
 
+    /// The realised predictions held for `key`, oldest first (empty for an
+    /// unknown key).
+    pub fn predictions(&self, key: ModelId) -> &[f64] {
+        self.predictions
+            .get(key.index())
+            .map_or(&[], Window::as_slice)
+    }
+
     /// The confidence of a prediction of `key` now; `None` for an unknown key.
     pub fn evaluate(&mut self, key: ModelId, inputs: &ConfidenceInputs) -> Option<Confidence> {
         let p = &self.params;
@@ -413,35 +423,48 @@ pub enum PendingError {
     InvalidPrice(f64),
     #[error("prediction {0} is not finite")]
     NonFinitePrediction(f64),
+    #[error("horizon {0:?} has no pending queue")]
+    UnknownHorizon(HorizonId),
 }
 
-/// Predictions waiting for realisation, in creation order (SPEC §6, §21.10).
+/// Predictions waiting for realisation (SPEC §6, §21.10), one FIFO queue
+/// per horizon.
 ///
-/// Fixed capacity chosen at start-up; a full queue refuses the new
-/// prediction and hands it back rather than growing.
+/// Every model belongs to one horizon and decision times never decrease, so
+/// within a horizon's queue creation order is also due order: realising
+/// visits only the due prefix, never the whole backlog, and each model's
+/// pairs are recorded in creation order. Capacity is fixed per horizon at
+/// start-up; a full queue refuses the new prediction and hands it back
+/// rather than growing.
 #[derive(Clone, Debug)]
 pub struct PendingPairs {
-    items: Vec<PendingPrediction>,
+    queues: Box<[VecDeque<PendingPrediction>]>,
+    horizon_secs: Box<[u64]>,
     capacity: usize,
 }
 
 impl PendingPairs {
-    /// An empty queue holding at most `capacity` predictions.
-    pub fn with_capacity(capacity: usize) -> PendingPairs {
+    /// Empty queues for horizons of the given minutes (indexed by
+    /// [`HorizonId`]), each holding at most `capacity` predictions.
+    pub fn new(horizon_minutes: &[u32], capacity: usize) -> PendingPairs {
         PendingPairs {
-            items: Vec::with_capacity(capacity),
+            queues: horizon_minutes
+                .iter()
+                .map(|_| VecDeque::with_capacity(capacity))
+                .collect(),
+            horizon_secs: horizon_minutes.iter().map(|&m| u64::from(m) * 60).collect(),
             capacity,
         }
     }
 
-    /// Queue a prediction of `key` for `symbol` made at `t0` with mid `p0`,
-    /// due `horizon_minutes` later.
+    /// Queue a prediction of `key` (a model of `horizon`) for `symbol` made
+    /// at `t0` with mid `p0`, due one horizon later.
     pub fn push(
         &mut self,
         key: ModelId,
         symbol: SymbolId,
         t0: Nanos,
-        horizon_minutes: u32,
+        horizon: HorizonId,
         p0: f64,
         prediction: f64,
     ) -> Result<(), PendingError> {
@@ -451,61 +474,82 @@ impl PendingPairs {
         if !prediction.is_finite() {
             return Err(PendingError::NonFinitePrediction(prediction));
         }
+        let (Some(queue), Some(&secs)) = (
+            self.queues.get_mut(horizon.index()),
+            self.horizon_secs.get(horizon.index()),
+        ) else {
+            return Err(PendingError::UnknownHorizon(horizon));
+        };
         let item = PendingPrediction {
             key,
             symbol,
-            due: t0.saturating_add(Nanos::from_secs(u64::from(horizon_minutes) * 60)),
+            due: t0.saturating_add(Nanos::from_secs(secs)),
             p0,
             prediction,
         };
-        if self.items.len() >= self.capacity {
+        if queue.len() >= self.capacity {
             return Err(PendingError::Full {
                 capacity: self.capacity,
                 rejected: item,
             });
         }
-        self.items.push(item);
+        queue.push_back(item);
         Ok(())
     }
 
-    /// Realise, in creation order, every prediction due at `now` whose symbol
-    /// has a valid quote this cycle (`mid(symbol)` is `Some` finite positive
-    /// mid): `actual = mid/p0 − 1` is recorded into `tracker`. The others stay
-    /// queued in order. Returns the number realised.
+    /// Realise every prediction due at `now` whose symbol has a valid quote
+    /// this cycle (`mid(symbol)` is a finite positive mid): `actual =
+    /// mid/p0 − 1` is recorded into `tracker`, in creation order per model.
+    /// The others stay queued, in order, at the front of their queue.
+    /// Returns the number realised.
     pub fn realise<F>(&mut self, now: Nanos, mid: F, tracker: &mut ConfidenceTracker) -> usize
     where
         F: Fn(SymbolId) -> Option<f64>,
     {
         let mut realised = 0;
-        self.items.retain(|p| {
-            if now < p.due {
-                return true;
-            }
-            match mid(p.symbol).filter(|m| m.is_finite() && *m > 0.0) {
-                Some(m) => {
-                    tracker.record(p.key, p.prediction, m / p.p0 - 1.0);
-                    realised += 1;
-                    false
+        for queue in self.queues.iter_mut() {
+            let due = queue.iter().take_while(|p| p.due <= now).count();
+            // Walk the due prefix backwards, packing the waiting ones
+            // against its end in their original order, then drop the front.
+            let mut keep_at = due;
+            let mut taken = 0;
+            for i in 0..due {
+                let p = queue[i];
+                match mid(p.symbol).filter(|m| m.is_finite() && *m > 0.0) {
+                    Some(m) => {
+                        tracker.record(p.key, p.prediction, m / p.p0 - 1.0);
+                        taken += 1;
+                    }
+                    None => queue[i - taken] = p,
                 }
-                None => true,
             }
-        });
+            let kept = due - taken;
+            // Kept items now occupy 0..kept; move them to due-kept..due.
+            for j in (0..kept).rev() {
+                keep_at -= 1;
+                queue[keep_at] = queue[j];
+            }
+            for _ in 0..taken {
+                queue.pop_front();
+            }
+            realised += taken;
+        }
         realised
     }
 
     /// Predictions waiting.
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.queues.iter().map(VecDeque::len).sum()
     }
 
     /// Whether nothing is waiting.
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.queues.iter().all(VecDeque::is_empty)
     }
 
     /// Drop every pending prediction (a restart rebuilds from scratch).
     pub fn clear(&mut self) {
-        self.items.clear();
+        self.queues.iter_mut().for_each(VecDeque::clear);
     }
 }
 
@@ -638,16 +682,21 @@ mod tests {
             ..Default::default()
         };
         let mut t = ConfidenceTracker::new(&params, 2);
-        let mut q = PendingPairs::with_capacity(3);
+        let mut q = PendingPairs::new(&[5, 10], 2);
         let (a, b) = (SymbolId(0), SymbolId(1));
-        q.push(ModelId(0), a, T0, 5, 100.0, 0.1).unwrap();
-        q.push(ModelId(1), a, T0, 10, 100.0, 0.2).unwrap();
-        q.push(ModelId(0), b, T0, 5, 50.0, 0.3).unwrap();
-        let full = q.push(ModelId(0), b, T0, 5, 50.0, 0.4);
-        assert!(matches!(full, Err(PendingError::Full { capacity: 3, .. })));
+        let (h5, h10) = (HorizonId(0), HorizonId(1));
+        q.push(ModelId(0), a, T0, h5, 100.0, 0.1).unwrap();
+        q.push(ModelId(1), a, T0, h10, 100.0, 0.2).unwrap();
+        q.push(ModelId(0), b, T0, h5, 50.0, 0.3).unwrap();
+        let full = q.push(ModelId(0), b, T0, h5, 50.0, 0.4);
+        assert!(matches!(full, Err(PendingError::Full { capacity: 2, .. })));
         assert_eq!(
-            q.push(ModelId(0), b, T0, 5, 0.0, 0.4),
+            q.push(ModelId(0), b, T0, h10, 0.0, 0.4),
             Err(PendingError::InvalidPrice(0.0))
+        );
+        assert_eq!(
+            q.push(ModelId(0), b, T0, HorizonId(2), 50.0, 0.4),
+            Err(PendingError::UnknownHorizon(HorizonId(2)))
         );
 
         let quotes = |s: SymbolId| if s == a { Some(101.0) } else { None };
@@ -662,7 +711,31 @@ mod tests {
         let later = T0.saturating_add(Nanos::from_secs(600));
         assert_eq!(q.realise(later, both, &mut t), 2);
         assert!(q.is_empty());
-        assert_eq!(t.pair_count(ModelId(0)), 2);
+        assert_eq!(t.predictions(ModelId(0)), &[0.1, 0.3]);
         assert_eq!(t.pair_count(ModelId(1)), 1);
+    }
+
+    /// A prediction waiting for its symbol's quote keeps its place: later
+    /// predictions of the same model for other symbols go ahead, and its
+    /// own later predictions are realised after it.
+    #[test]
+    fn waiting_predictions_keep_creation_order() {
+        let mut t = ConfidenceTracker::new(&ConfidenceParams::default(), 1);
+        let mut q = PendingPairs::new(&[5], 16);
+        let (a, b, m) = (SymbolId(0), SymbolId(1), ModelId(0));
+        let at = |min: u64| T0.saturating_add(Nanos::from_secs(min * 60));
+        q.push(m, a, at(0), HorizonId(0), 10.0, 1.0).unwrap();
+        q.push(m, b, at(0), HorizonId(0), 10.0, 2.0).unwrap();
+        q.push(m, a, at(1), HorizonId(0), 10.0, 3.0).unwrap();
+        q.push(m, b, at(1), HorizonId(0), 10.0, 4.0).unwrap();
+        q.push(m, a, at(9), HorizonId(0), 10.0, 5.0).unwrap();
+        let only_a = |s: SymbolId| (s == a).then_some(11.0);
+        assert_eq!(q.realise(at(6), only_a, &mut t), 2);
+        assert_eq!(t.predictions(m), &[1.0, 3.0]);
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.realise(at(7), |_| Some(12.0), &mut t), 2);
+        assert_eq!(t.predictions(m), &[1.0, 3.0, 2.0, 4.0]);
+        assert_eq!(q.realise(at(14), |_| Some(12.0), &mut t), 1);
+        assert_eq!(t.predictions(m), &[1.0, 3.0, 2.0, 4.0, 5.0]);
     }
 }

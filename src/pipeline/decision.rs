@@ -274,8 +274,8 @@ pub struct DecisionPipeline {
 
 impl DecisionPipeline {
     /// Build every stage and all scratch. `pending_capacity` bounds the
-    /// predictions waiting for realisation (SPEC §6); beyond it the oldest
-    /// are kept and new ones are counted as dropped.
+    /// predictions waiting for realisation per horizon (SPEC §6); beyond it
+    /// the oldest are kept and new ones are counted as dropped.
     pub fn new(
         params: &PipelineParams,
         layout: &ModelLayout,
@@ -319,6 +319,7 @@ impl DecisionPipeline {
         let volatility = Volatility::new(params.volatility);
         let n_symbols = symbols.len();
         Ok(DecisionPipeline {
+            pending: PendingPairs::new(&horizon_minutes, pending_capacity),
             closes: vec![0.0; volatility.closes_needed()].into(),
             horizon_minutes,
             base: layout.horizons.base(),
@@ -328,7 +329,6 @@ impl DecisionPipeline {
             volatility,
             standardizer: Standardizer::new(&params.standardize, n_models),
             confidence: ConfidenceTracker::new(&params.confidence, n_models),
-            pending: PendingPairs::with_capacity(pending_capacity),
             pending_dropped: 0,
             blenders,
             arbiter: Arbiter::new(params.arbiter, params.cost),
@@ -532,9 +532,14 @@ impl DecisionPipeline {
             if conf.demoted {
                 out.demoted.insert(id);
             }
-            let pushed = self
-                .pending
-                .push(id, input.symbol, self.cycle.time, minutes, mid, raw);
+            let pushed = self.pending.push(
+                id,
+                input.symbol,
+                self.cycle.time,
+                HorizonId(h as u8),
+                mid,
+                raw,
+            );
             if pushed.is_err() {
                 self.pending_dropped += 1;
             }
