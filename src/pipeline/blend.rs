@@ -151,7 +151,7 @@ impl HorizonBlender {
             histories: (0..n_slots)
                 .map(|_| Window::with_capacity(params.history_size))
                 .collect(),
-            ridge: RidgeSolver::new(ridge, n_slots),
+            ridge: RidgeSolver::with_history(ridge, n_slots, params.history_size),
             ready_slots: vec![0; n_slots].into_boxed_slice(),
             ready_ic: scratch(),
             ready_cost: scratch(),

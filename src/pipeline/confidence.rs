@@ -225,11 +225,55 @@ pub fn stability(predictions: &[f64], actuals: &[f64]) -> f64 {
     1.0 / (1.0 + (sse / n as f64).sqrt())
 }
 
+/// Windows up to this length are ranked by counting (O(n²), branch-free);
+/// longer ones by sorting.
+const COUNTING_RANK_MAX: usize = 64;
+
 /// Average ranks (1-based, ties share their mean rank) of `values` into
-/// `ranks`, using `order` as sort scratch. All three have the same length.
+/// `ranks`, using `order` as sort scratch for long windows. All three have
+/// the same length.
+///
+/// For short windows the rank of `v_i` is `less_i + (equal_i + 1)/2`, where
+/// `less_i` counts values below it and `equal_i` values equal to it (itself
+/// included): exactly the mean of the tied ranks `less_i+1 ..= less_i+equal_i`,
+/// computed without data-dependent branches.
 fn average_ranks(values: &[f64], order: &mut [usize], ranks: &mut [f64]) {
     let n = values.len().min(order.len()).min(ranks.len());
     let (values, order, ranks) = (&values[..n], &mut order[..n], &mut ranks[..n]);
+    if n <= COUNTING_RANK_MAX {
+        counted_ranks(values, ranks);
+    } else {
+        sorted_ranks(values, order, ranks);
+    }
+}
+
+/// [`average_ranks`] by counting, O(n²) without data-dependent branches.
+/// Counts go to four independent lanes (integer sums are exact in any
+/// order), so the comparisons pipeline instead of waiting on one counter.
+fn counted_ranks(values: &[f64], ranks: &mut [f64]) {
+    let chunks = values.chunks_exact(4);
+    let rest = chunks.remainder();
+    for (r, &v) in ranks.iter_mut().zip(values) {
+        let (mut less, mut equal) = ([0u32; 4], [0u32; 4]);
+        for c in chunks.clone() {
+            for k in 0..4 {
+                less[k] += u32::from(c[k] < v);
+                equal[k] += u32::from(c[k] == v);
+            }
+        }
+        let mut l: u32 = less.iter().sum();
+        let mut e: u32 = equal.iter().sum();
+        for &w in rest {
+            l += u32::from(w < v);
+            e += u32::from(w == v);
+        }
+        *r = f64::from(l) + f64::from(e + 1) / 2.0;
+    }
+}
+
+/// [`average_ranks`] by sorting an index scratch, O(n log n).
+fn sorted_ranks(values: &[f64], order: &mut [usize], ranks: &mut [f64]) {
+    let n = values.len();
     for (i, o) in order.iter_mut().enumerate() {
         *o = i;
     }
@@ -288,6 +332,17 @@ pub struct ConfidenceTracker {
     order: Box<[usize]>,
     ranks_pred: Box<[f64]>,
     ranks_actual: Box<[f64]>,
+    /// Per key: the statistics of its pairs, `None` after a new pair.
+    cached: Box<[Option<PairStats>]>,
+}
+
+/// What a key's realised pairs say, independent of the decision: recomputed
+/// only when a pair is recorded.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct PairStats {
+    /// Spearman IC when at least `min_ic_pairs` pairs exist.
+    measured_ic: Option<f64>,
+    stability: f64,
 }
 
 impl ConfidenceTracker {
@@ -307,6 +362,7 @@ impl ConfidenceTracker {
             order: vec![0; params.ic_window].into_boxed_slice(),
             ranks_pred: vec![0.0; params.ic_window].into_boxed_slice(),
             ranks_actual: vec![0.0; params.ic_window].into_boxed_slice(),
+            cached: vec![None; n_keys].into_boxed_slice(),
         }
     }
 
@@ -329,6 +385,9 @@ impl ConfidenceTracker {
         };
         p.push(prediction);
         a.push(actual);
+        if let Some(c) = self.cached.get_mut(key.index()) {
+            *c = None;
+        }
         true
     }
 
@@ -346,34 +405,32 @@ impl ConfidenceTracker {
     }
 
     /// The confidence of a prediction of `key` now; `None` for an unknown key.
+    ///
+    /// The IC and stability depend only on the key's pairs and are computed
+    /// once after each new pair; freshness and capacity are per decision.
     pub fn evaluate(&mut self, key: ModelId, inputs: &ConfidenceInputs) -> Option<Confidence> {
+        let stats = match *self.cached.get(key.index())? {
+            Some(stats) => stats,
+            None => {
+                let stats = self.pair_stats(key)?;
+                self.cached[key.index()] = Some(stats);
+                stats
+            }
+        };
         let p = &self.params;
-        let preds = self.predictions.get(key.index())?.as_slice();
-        let actuals = self.actuals.get(key.index())?.as_slice();
-        let count = preds.len().min(actuals.len());
-
-        let (ic, ic_source) = if count >= p.min_ic_pairs {
-            let n = count.min(p.ic_window);
-            let x = &preds[count - n..count];
-            let y = &actuals[count - n..count];
-            let order = &mut self.order[..n];
-            average_ranks(x, order, &mut self.ranks_pred[..n]);
-            average_ranks(y, order, &mut self.ranks_actual[..n]);
-            (
-                pearson(&self.ranks_pred[..n], &self.ranks_actual[..n]),
-                IcSource::Measured,
-            )
-        } else {
-            let prior = inputs.ic_prior.filter(|x| x.is_finite()).unwrap_or(0.0);
-            (prior, IcSource::Prior)
+        let (ic, ic_source) = match stats.measured_ic {
+            Some(ic) => (ic, IcSource::Measured),
+            None => (
+                inputs.ic_prior.filter(|x| x.is_finite()).unwrap_or(0.0),
+                IcSource::Prior,
+            ),
         };
         let demoted = ic_source == IcSource::Measured && ic <= -p.ic_floor;
 
         let age = inputs.decision_time.secs_since(inputs.data_time);
         let freshness = freshness(inputs.horizon_minutes, age);
         let capacity = capacity(p.capacity_kappa, inputs.adv_usd, inputs.planned_notional);
-        let s = count.min(p.stability_window);
-        let stability = stability(&preds[count - s..count], &actuals[count - s..count]);
+        let stability = stats.stability;
 
         let overall = if demoted {
             0.0
@@ -391,10 +448,50 @@ impl ConfidenceTracker {
         })
     }
 
+    /// Recompute the statistics of every key that received pairs since its
+    /// last evaluation. Called once per cycle after realisation, so that
+    /// decisions only read cached values; [`Self::evaluate`] would do the
+    /// same lazily. Returns the number of keys refreshed.
+    pub fn refresh(&mut self) -> usize {
+        let mut refreshed = 0;
+        for k in 0..self.cached.len() {
+            if self.cached[k].is_none() {
+                let key = ModelId(k as u16);
+                self.cached[k] = self.pair_stats(key);
+                refreshed += 1;
+            }
+        }
+        refreshed
+    }
+
+    /// Measured IC (when enough pairs exist) and stability of `key`'s pairs.
+    fn pair_stats(&mut self, key: ModelId) -> Option<PairStats> {
+        let p = &self.params;
+        let preds = self.predictions.get(key.index())?.as_slice();
+        let actuals = self.actuals.get(key.index())?.as_slice();
+        let count = preds.len().min(actuals.len());
+        let measured_ic = (count >= p.min_ic_pairs).then(|| {
+            let n = count.min(p.ic_window);
+            let x = &preds[count - n..count];
+            let y = &actuals[count - n..count];
+            let order = &mut self.order[..n];
+            average_ranks(x, order, &mut self.ranks_pred[..n]);
+            average_ranks(y, order, &mut self.ranks_actual[..n]);
+            pearson(&self.ranks_pred[..n], &self.ranks_actual[..n])
+        });
+        let s = count.min(p.stability_window);
+        let stability = stability(&preds[count - s..count], &actuals[count - s..count]);
+        Some(PairStats {
+            measured_ic,
+            stability,
+        })
+    }
+
     /// Forget every pair (a restart rebuilds statistics from scratch).
     pub fn reset(&mut self) {
         self.predictions.iter_mut().for_each(Window::clear);
         self.actuals.iter_mut().for_each(Window::clear);
+        self.cached.iter_mut().for_each(|c| *c = None);
     }
 }
 
@@ -585,6 +682,56 @@ mod tests {
         let mut ranks = [0.0; 5];
         average_ranks(&v, &mut order, &mut ranks);
         assert_eq!(ranks, [4.0, 1.0, 4.0, 2.0, 4.0]);
+    }
+
+    /// Counting and sorting give bit-identical ranks, ties and signed
+    /// zeros included.
+    #[test]
+    fn counted_and_sorted_ranks_agree() {
+        let mut seed = 1u64;
+        for n in [1, 2, 3, 7, 20, 64] {
+            for _ in 0..50 {
+                let v: Vec<f64> = (0..n)
+                    .map(|_| {
+                        seed = seed
+                            .wrapping_mul(6364136223846793005)
+                            .wrapping_add(1442695040888963407);
+                        match (seed >> 60) % 4 {
+                            0 => 0.0,
+                            1 => -0.0,
+                            _ => ((seed >> 33) % 7) as f64 - 3.0,
+                        }
+                    })
+                    .collect();
+                let (mut a, mut b, mut order) = (vec![0.0; n], vec![0.0; n], vec![0; n]);
+                counted_ranks(&v, &mut a);
+                sorted_ranks(&v, &mut order, &mut b);
+                assert_eq!(a, b, "{v:?}");
+            }
+        }
+    }
+
+    /// The cached IC follows new pairs: evaluating twice gives the same
+    /// answer, and a new pair changes it.
+    #[test]
+    fn cached_statistics_follow_new_pairs() {
+        let params = ConfidenceParams {
+            min_ic_pairs: 5,
+            ..Default::default()
+        };
+        let pairs: Vec<(f64, f64)> = (0..6).map(|i| (i as f64, i as f64)).collect();
+        let mut t = tracker_with(&pairs, &params);
+        let first = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert_eq!(t.evaluate(ModelId(0), &inputs()).unwrap(), first);
+        assert!((first.ic - 1.0).abs() < 1e-15);
+        for i in 0..20 {
+            t.record(ModelId(0), i as f64, -(i as f64));
+        }
+        let after = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert!(after.ic < 0.0 && after.demoted, "{after:?}");
+        t.reset();
+        let prior = t.evaluate(ModelId(0), &inputs()).unwrap();
+        assert_eq!(prior.ic_source, IcSource::Prior);
     }
 
     #[test]

@@ -366,7 +366,8 @@ impl DecisionPipeline {
     /// Start a cycle at decision time `time` with the start-of-cycle marked
     /// portfolio value and the learning preference factors per horizon
     /// (`&[]` = all 1.0). Realises due predictions first (SPEC §6), using
-    /// `mid` for each symbol's current valid mid.
+    /// `mid` for each symbol's current valid mid, and refreshes the IC and
+    /// stability of the models that received pairs.
     pub fn begin_cycle(
         &mut self,
         time: Nanos,
@@ -384,7 +385,9 @@ impl DecisionPipeline {
             planned_notional: self.sizer.params().max_weight.0 * portfolio_value,
             preference: pref,
         };
-        self.pending.realise(time, mid, &mut self.confidence)
+        let realised = self.pending.realise(time, mid, &mut self.confidence);
+        self.confidence.refresh();
+        realised
     }
 
     /// Phase 1 for one symbol (SPEC §18.1 step 6), in caller order. The

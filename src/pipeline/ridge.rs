@@ -12,6 +12,20 @@
 //! Runs on the engine thread inside each horizon blender. Hot path: no
 //! allocation after construction, no blocking, no logging.
 
+/// Models per blend up to which the correlation matrix is computed in one
+/// fused pass (a stack array of series).
+const FUSED_MAX: usize = 8;
+
+/// A correlation coefficient: NaN → 0, else clamped to [−1, 1].
+#[inline]
+fn clamp_r(r: f64) -> f64 {
+    if r.is_nan() {
+        0.0
+    } else {
+        r.clamp(-1.0, 1.0)
+    }
+}
+
 /// A Cholesky pivot at or below this fraction of its diagonal entry is not
 /// trusted: the system goes to Gaussian elimination, which decides
 /// singularity exactly as SPEC §7 states.
@@ -124,12 +138,24 @@ pub struct RidgeSolver {
     sum_sq: Box<[f64]>,
     /// Per-series "all values equal" (history path).
     constant: Box<[bool]>,
+    /// History tails interleaved as `[t][series]` for the fused pass;
+    /// holds `min(n_max, FUSED_MAX) × max_len` values.
+    rows: Box<[f64]>,
+    max_len: usize,
 }
 
 impl RidgeSolver {
     /// A solver for up to `n_max` models.
     pub fn new(params: &RidgeParams, n_max: usize) -> RidgeSolver {
+        RidgeSolver::with_history(params, n_max, 0)
+    }
+
+    /// As [`RidgeSolver::new`], with scratch for the fused correlation pass
+    /// over histories of up to `max_len` values (longer ones, or more than
+    /// `FUSED_MAX` models, take the pair-by-pair pass: same result).
+    pub fn with_history(params: &RidgeParams, n_max: usize, max_len: usize) -> RidgeSolver {
         let sq = n_max.saturating_mul(n_max);
+        let fused = if n_max >= 2 { n_max.min(FUSED_MAX) } else { 0 };
         RidgeSolver {
             params: *params,
             n_max,
@@ -140,6 +166,8 @@ impl RidgeSolver {
             mean: vec![0.0; n_max].into_boxed_slice(),
             sum_sq: vec![0.0; n_max].into_boxed_slice(),
             constant: vec![false; n_max].into_boxed_slice(),
+            rows: vec![0.0; fused.saturating_mul(max_len)].into_boxed_slice(),
+            max_len: if fused == 0 { 0 } else { max_len },
         }
     }
 
@@ -210,6 +238,90 @@ impl RidgeSolver {
             out[..n].fill(1.0 / n as f64);
             return Ok(RidgeOutcome::ShortHistory);
         }
+        if n <= FUSED_MAX && len <= self.max_len {
+            self.correlation_fused(n, len, &series);
+        } else {
+            self.correlation_pairwise(n, len, &series);
+        }
+        Ok(self.solve(n, ic, cost, out))
+    }
+
+    /// Pearson matrix of the last `len` values of `n ≤ FUSED_MAX` series
+    /// into `self.a`, in two passes over time that advance every series
+    /// (and every pair) together: the sums are independent chains kept in
+    /// registers (one monomorphised copy per model count), while each one
+    /// still adds in ascending time order, so the result is bit-identical
+    /// to [`Self::correlation_pairwise`].
+    fn correlation_fused<'s, F>(&mut self, n: usize, len: usize, series: &F)
+    where
+        F: Fn(usize) -> &'s [f64],
+    {
+        match n {
+            2 => self.correlation_n::<2, F>(len, series),
+            3 => self.correlation_n::<3, F>(len, series),
+            4 => self.correlation_n::<4, F>(len, series),
+            5 => self.correlation_n::<5, F>(len, series),
+            6 => self.correlation_n::<6, F>(len, series),
+            7 => self.correlation_n::<7, F>(len, series),
+            8 => self.correlation_n::<8, F>(len, series),
+            _ => self.correlation_pairwise(n, len, series),
+        }
+    }
+
+    // Index loops on purpose: every series and pair advances in step.
+    #[allow(clippy::needless_range_loop)]
+    fn correlation_n<'s, const N: usize, F>(&mut self, len: usize, series: &F)
+    where
+        F: Fn(usize) -> &'s [f64],
+    {
+        // Interleave the tails as rows of N values: one row per time step.
+        let rows = &mut self.rows[..N * len];
+        for i in 0..N {
+            let s = series(i);
+            let tail = &s[s.len() - len..];
+            for (row, &v) in rows.chunks_exact_mut(N).zip(tail) {
+                row[i] = v;
+            }
+        }
+        let rows = &self.rows[..N * len];
+        let first: [f64; N] = std::array::from_fn(|i| rows[i]);
+        let mut sum = [0.0; N];
+        let mut constant = [true; N];
+        for row in rows.chunks_exact(N) {
+            for i in 0..N {
+                sum[i] += row[i];
+                constant[i] &= row[i] == first[i];
+            }
+        }
+        let mean: [f64; N] = std::array::from_fn(|i| sum[i] / len as f64);
+        let mut cross = [[0.0; N]; N];
+        for row in rows.chunks_exact(N) {
+            let d: [f64; N] = std::array::from_fn(|i| row[i] - mean[i]);
+            for i in 0..N {
+                for j in i..N {
+                    cross[i][j] += d[i] * d[j];
+                }
+            }
+        }
+        for i in 0..N {
+            self.a[i * N + i] = 1.0;
+            for j in i + 1..N {
+                let r = if constant[i] || constant[j] {
+                    0.0
+                } else {
+                    clamp_r(cross[i][j] / (cross[i][i] * cross[j][j]).sqrt())
+                };
+                self.a[i * N + j] = r;
+                self.a[j * N + i] = r;
+            }
+        }
+    }
+
+    /// Pearson matrix pair by pair, for any number of series.
+    fn correlation_pairwise<'s, F>(&mut self, n: usize, len: usize, series: &F)
+    where
+        F: Fn(usize) -> &'s [f64],
+    {
         let tail = |i: usize| {
             let s = series(i);
             &s[s.len() - len..]
@@ -234,18 +346,12 @@ impl RidgeSolver {
                         .zip(tail(j))
                         .map(|(x, y)| (x - mi) * (y - mj))
                         .sum();
-                    let r = sxy / (self.sum_sq[i] * self.sum_sq[j]).sqrt();
-                    if r.is_nan() {
-                        0.0
-                    } else {
-                        r.clamp(-1.0, 1.0)
-                    }
+                    clamp_r(sxy / (self.sum_sq[i] * self.sum_sq[j]).sqrt())
                 };
                 self.a[i * n + j] = r;
                 self.a[j * n + i] = r;
             }
         }
-        Ok(self.solve(n, ic, cost, out))
     }
 
     /// Size checks and the n ≤ 1 cases; `Some` when already answered.
@@ -409,6 +515,38 @@ impl RidgeSolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fused correlation pass is bit-identical to the pair-by-pair one,
+    /// constant series included.
+    #[test]
+    fn fused_and_pairwise_correlations_agree_exactly() {
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        for n in 2..=FUSED_MAX {
+            for len in [3, 7, 50] {
+                let data: Vec<Vec<f64>> = (0..n)
+                    .map(|i| {
+                        if i == 1 && len == 7 {
+                            vec![0.25; len + 2]
+                        } else {
+                            (0..len + 2).map(|_| next()).collect()
+                        }
+                    })
+                    .collect();
+                let series = |i: usize| data[i].as_slice();
+                let mut a = RidgeSolver::with_history(&RidgeParams::default(), n, 64);
+                let mut b = solver(n);
+                a.correlation_fused(n, len, &series);
+                b.correlation_pairwise(n, len, &series);
+                assert_eq!(a.a[..n * n], b.a[..n * n], "n {n} len {len}");
+            }
+        }
+    }
 
     fn solver(n: usize) -> RidgeSolver {
         RidgeSolver::new(&RidgeParams::default(), n)
