@@ -6,6 +6,7 @@
 //!
 //! - [`types`]: units, ids, sides, decisions, states, reason codes;
 //! - [`horizon`]: the configured horizons and model target names;
+//! - [`iso`]: ISO-8601 timestamps at the edges;
 //! - [`config`]: YAML → validated engine config;
 //! - [`market`]: per-symbol market state (volatility);
 //! - [`features`]: features computed from bars;
@@ -20,6 +21,7 @@ pub mod config;
 pub mod conformance;
 pub mod features;
 pub mod horizon;
+pub mod iso;
 pub mod learning;
 pub mod market;
 pub mod pipeline;

@@ -3,6 +3,9 @@
 //! key path, the value seen and what is allowed. Also: the shipped files,
 //! defaults, overrides, and the `config check` command's exit code.
 
+// Test and measurement code: clocks and formatting are allowed.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,5 +1,8 @@
 //! The `conformance` command as users run it: real binary, real files.
 
+// Test and measurement code: clocks and formatting are allowed.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -6,6 +6,9 @@
 //! expects exactly zero. Counting is per thread, so tests running in
 //! parallel do not disturb each other.
 
+// Test and measurement code: clocks and formatting are allowed.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
@@ -312,7 +315,11 @@ fn every_stage_alone_allocates_nothing() {
         let _ = std::hint::black_box(guard.validate_trade(SymbolId(1), 0.05, &[0.01, -0.02, 0.0]));
         guard.snapshot_into(&mut state);
         broker.set_quote(SymbolId(0), q);
-        let side = if k.is_multiple_of(2) { Side::Buy } else { Side::Sell };
+        let side = if k.is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
         if let Ok(f) = broker.submit_shares(SymbolId(0), side, Qty(3)) {
             let fill = Fill {
                 qty: Qty(3 * side.sign() as i64),

@@ -5,6 +5,9 @@
 //! all report "not run: needs engine" — exactly that file is skipped, and a
 //! pass there would be a defect.
 
+// Test and measurement code: clocks and formatting are allowed.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 
 use live_trading::conformance::{self, Outcome};

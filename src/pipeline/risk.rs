@@ -674,42 +674,20 @@ impl TryFrom<StateRecord> for GuardrailState {
     }
 }
 
-/// ISO-8601 UTC timestamps for the persisted state: whole seconds print no
-/// fraction, whole microseconds six digits, anything finer nine, so every
-/// [`Nanos`] round-trips. Cold path.
-pub mod iso {
+/// Timestamps of the persisted state, as `GuardrailStateError`s.
+mod iso {
     use super::GuardrailStateError;
     use crate::types::Nanos;
 
-    /// `2024-01-02T15:30:00Z`, `…:00.950000Z` or `…:00.000000001Z`.
-    pub fn format(t: Nanos) -> String {
-        let secs = (t.0 / Nanos::PER_SEC) as i64;
-        let sub = t.0 % Nanos::PER_SEC;
-        let Some(dt) = chrono::DateTime::from_timestamp(secs, 0) else {
-            return format!("{}ns", t.0);
-        };
-        let base = dt.format("%Y-%m-%dT%H:%M:%S");
-        if sub == 0 {
-            format!("{base}Z")
-        } else if sub.is_multiple_of(Nanos::PER_MICRO) {
-            format!("{base}.{:06}Z", sub / Nanos::PER_MICRO)
-        } else {
-            format!("{base}.{sub:09}Z")
-        }
-    }
+    pub use crate::iso::format;
 
     /// Parse an RFC 3339 timestamp at or after the epoch.
     pub fn parse(field: &'static str, s: &str) -> Result<Nanos, GuardrailStateError> {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .and_then(|dt| dt.timestamp_nanos_opt())
-            .and_then(|n| u64::try_from(n).ok())
-            .map(Nanos)
-            .ok_or_else(|| GuardrailStateError::BadValue {
-                field,
-                value: s.to_owned(),
-                allowed: "an ISO-8601 timestamp at or after 1970-01-01T00:00:00Z",
-            })
+        crate::iso::parse(s).ok_or_else(|| GuardrailStateError::BadValue {
+            field,
+            value: s.to_owned(),
+            allowed: "an ISO-8601 timestamp at or after 1970-01-01T00:00:00Z",
+        })
     }
 }
 

@@ -398,6 +398,7 @@ pub fn normalize_gross(weights: &mut [f64], order: &SymbolOrder, gross_target: F
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_macros)]
 mod tests {
     use super::*;
 

@@ -1,0 +1,561 @@
+//! Fixtures shared by the criterion benches (`stages.rs`) and the percentile
+//! report (`latency.rs`): every stage with warmed-up state, and whole
+//! decisions over a pre-recorded tape of scripted inputs, so the timed code
+//! is only the engine's.
+
+// Test and measurement code: clocks and formatting are allowed.
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+#![allow(dead_code)]
+
+use std::hint::black_box;
+
+use live_trading::broker::paper::{PaperBroker, PaperParams};
+use live_trading::learning::bandit::{Bandit, BanditParams};
+use live_trading::learning::reward::{EpisodeTracker, Fill};
+use live_trading::market::volatility::{Volatility, VolatilityParams};
+use live_trading::market::Quote;
+use live_trading::pipeline::arbitrate::{Arbiter, ArbiterInput, ArbiterParams, HorizonScore};
+use live_trading::pipeline::blend::{BlendEntry, BlendParams, HorizonBlender};
+use live_trading::pipeline::confidence::{ConfidenceInputs, ConfidenceParams, ConfidenceTracker};
+use live_trading::pipeline::cost::CostParams;
+use live_trading::pipeline::decision::{DecisionPipeline, SymbolDecision, SymbolInput};
+use live_trading::pipeline::gate::{
+    BarrierGate, BarrierParams, BarrierProbs, BarrierResolver, SpreadGate, SpreadGateParams,
+};
+use live_trading::pipeline::ridge::{RidgeParams, RidgeSolver};
+use live_trading::pipeline::risk::{Guardrails, RiskLimits};
+use live_trading::pipeline::size::{
+    propose, Sized, Sizer, SizingIntent, SizingParams, SizingRequest,
+};
+use live_trading::pipeline::standardize::{StandardizeParams, Standardizer};
+use live_trading::pipeline::temperature::Temperature;
+use live_trading::testkit::{Scenario, SplitMix, START};
+use live_trading::types::{Bps, HorizonId, ModelId, Nanos, Qty, Side, SymbolId};
+
+/// Symbols in the cycle benches.
+pub const CYCLE_SYMBOLS: usize = 8;
+/// Steps recorded on the tape.
+const TAPE: usize = 1024;
+const HORIZONS: [u32; 6] = [5, 10, 15, 30, 60, 390];
+
+/// Every benchmarked unit, in pipeline order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Volatility,
+    Zscore,
+    Confidence,
+    ConfidenceRecord,
+    Ridge,
+    Temperature,
+    HorizonBlend,
+    CostModel,
+    Arbiter,
+    SpreadGate,
+    BarrierGate,
+    Exits,
+    Sizing,
+    Risk,
+    PaperBroker,
+    Bandit,
+    Reward,
+    /// Cycle start: guardrail check, realisation of due predictions, IC
+    /// refresh of the models that received pairs.
+    CycleStart,
+    /// One symbol, every stage: phase 1, sizing, risk validation.
+    Decision,
+    /// Eight symbols: guardrail check, realisation, decisions, sizing,
+    /// validation.
+    Cycle,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 20] = [
+        Stage::Volatility,
+        Stage::Zscore,
+        Stage::Confidence,
+        Stage::ConfidenceRecord,
+        Stage::Ridge,
+        Stage::Temperature,
+        Stage::HorizonBlend,
+        Stage::CostModel,
+        Stage::Arbiter,
+        Stage::SpreadGate,
+        Stage::BarrierGate,
+        Stage::Exits,
+        Stage::Sizing,
+        Stage::Risk,
+        Stage::PaperBroker,
+        Stage::Bandit,
+        Stage::Reward,
+        Stage::CycleStart,
+        Stage::Decision,
+        Stage::Cycle,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Volatility => "volatility",
+            Stage::Zscore => "zscore",
+            Stage::Confidence => "confidence",
+            Stage::ConfidenceRecord => "confidence_record",
+            Stage::Ridge => "ridge_weights",
+            Stage::Temperature => "temperature",
+            Stage::HorizonBlend => "horizon_blend",
+            Stage::CostModel => "cost_model",
+            Stage::Arbiter => "arbiter",
+            Stage::SpreadGate => "spread_gate",
+            Stage::BarrierGate => "barrier_gate",
+            Stage::Exits => "exits",
+            Stage::Sizing => "sizing",
+            Stage::Risk => "risk_guardrails",
+            Stage::PaperBroker => "paper_broker",
+            Stage::Bandit => "bandit",
+            Stage::Reward => "reward",
+            Stage::CycleStart => "cycle_start",
+            Stage::Decision => "full_decision",
+            Stage::Cycle => "full_cycle_8_symbols",
+        }
+    }
+
+    pub fn what(self) -> &'static str {
+        match self {
+            Stage::Volatility => "σ_bar over 21 closes, σ_h for 6 horizons",
+            Stage::Zscore => "standardize one raw output (window 10)",
+            Stage::Confidence => "evaluate one model (IC cached until a new pair)",
+            Stage::ConfidenceRecord => "record a realised pair, evaluate (Spearman, 20 pairs)",
+            Stage::Ridge => "ridge weights, 3 models, Cholesky",
+            Stage::Temperature => "temperature on 3 weights",
+            Stage::HorizonBlend => "blend 3 models (history 50, ridge, temperature)",
+            Stage::CostModel => "spread + timing + impact",
+            Stage::Arbiter => "6 horizons: costs, scores, best, threshold",
+            Stage::SpreadGate => "spread and quote age from a quote",
+            Stage::BarrierGate => "resolve probabilities, entry gate",
+            Stage::Exits => "exit check for a long position",
+            Stage::Sizing => "8 symbols: gross, band, shares",
+            Stage::Risk => "guardrail check (8 symbols) + validate_trade",
+            Stage::PaperBroker => "submit and fill one order",
+            Stage::Bandit => "Exp3-IX update + preference factors",
+            Stage::Reward => "apply a fill to an episode",
+            Stage::CycleStart => {
+                "guardrail check, realise 8 symbols x 18 models' pairs, refresh IC"
+            }
+            Stage::Decision => "1 symbol, 6 horizons x 3 families, all stages",
+            Stage::Cycle => "8 symbols x 6 horizons x 3 families, all stages",
+        }
+    }
+}
+
+/// One step of scripted market data and model outputs.
+struct Frame {
+    quotes: Vec<Quote>,
+    closes: Vec<Vec<f64>>,
+    outputs: Vec<Vec<f64>>,
+}
+
+/// All fixtures, warmed up.
+pub struct Fixtures {
+    k: u64,
+    rng: SplitMix,
+    closes: Vec<f64>,
+    sigma_h: [f64; 6],
+    vol: Volatility,
+    std: Standardizer,
+    conf: ConfidenceTracker,
+    ridge: RidgeSolver,
+    corr: [f64; 9],
+    w3: [f64; 3],
+    blender: HorizonBlender,
+    entries: [BlendEntry; 3],
+    arbiter: Arbiter,
+    detail: [Option<HorizonScore>; 6],
+    spread: SpreadGate,
+    barrier: BarrierGate,
+    resolver: BarrierResolver,
+    barrier_outputs: Vec<f64>,
+    sizer: Sizer,
+    requests: Vec<SizingRequest>,
+    sized: Vec<Sized>,
+    guard: Guardrails,
+    weights: Vec<f64>,
+    broker: PaperBroker,
+    bandit: Bandit,
+    factors: [f64; 6],
+    tracker: EpisodeTracker,
+    // Whole decisions.
+    tape: Vec<Frame>,
+    pipeline: DecisionPipeline,
+    decisions: Vec<SymbolDecision>,
+    cycle_guard: Guardrails,
+    /// The current frame's quotes, stamped 50 ms before the decision.
+    quotes: Vec<Quote>,
+    time: Nanos,
+    data_time: Nanos,
+    /// Tape frame chosen by [`Fixtures::prepare`].
+    at: usize,
+    /// How the measured whole decisions ended, by reason code.
+    pub outcomes: [u64; 64],
+}
+
+impl Fixtures {
+    pub fn new() -> Fixtures {
+        let mut scenario = Scenario::full(CYCLE_SYMBOLS, 2024);
+        let order = scenario.order();
+        let pipeline = scenario.pipeline().expect("scenario pipeline");
+        let barrier_outputs = scenario.outputs[0].clone();
+        let resolver = scenario.layout.barrier.clone();
+        let mut tape = Vec::with_capacity(TAPE);
+        for _ in 0..TAPE {
+            scenario.step();
+            tape.push(Frame {
+                quotes: scenario.quotes.clone(),
+                closes: scenario.closes.iter().map(|c| c.to_vec()).collect(),
+                outputs: scenario.outputs.clone(),
+            });
+        }
+        let sizing = SizingParams::default();
+        let requests = (0..CYCLE_SYMBOLS)
+            .map(|i| SizingRequest {
+                symbol: SymbolId(i as u16),
+                intent: SizingIntent::Entry(propose(&sizing, 0.5 * i as f64 - 1.5, 0.8)),
+                current_weight: 0.001 * i as f64,
+                position: Qty(i as i64),
+                mid: 100.0 + i as f64,
+            })
+            .collect();
+        let mut f = Fixtures {
+            k: 0,
+            rng: SplitMix::new(99),
+            closes: (0..21).map(|i| 100.0 + (i as f64 * 0.3).sin()).collect(),
+            sigma_h: [0.0; 6],
+            vol: Volatility::new(VolatilityParams::default()),
+            std: Standardizer::new(&StandardizeParams::default(), 1),
+            conf: ConfidenceTracker::new(&ConfidenceParams::default(), 1),
+            ridge: RidgeSolver::new(&RidgeParams::default(), 3),
+            corr: [1.0, 0.3, 0.2, 0.3, 1.0, 0.4, 0.2, 0.4, 1.0],
+            w3: [0.0; 3],
+            blender: HorizonBlender::new(
+                &BlendParams::default(),
+                &RidgeParams::default(),
+                Temperature::new(0.75),
+                3,
+            ),
+            entries: [BlendEntry {
+                slot: 0,
+                calibrated: 0.0,
+                ic: 0.05,
+                overall: 0.02,
+                demoted: false,
+                cost_share: 0.0,
+            }; 3],
+            arbiter: Arbiter::new(ArbiterParams::default(), CostParams::default()),
+            detail: [None; 6],
+            spread: SpreadGate::new(SpreadGateParams::default()),
+            barrier: BarrierGate::new(BarrierParams::default()),
+            resolver,
+            barrier_outputs,
+            sizer: Sizer::new(sizing, order.clone()).expect("sizer"),
+            requests,
+            sized: vec![Sized::EMPTY; CYCLE_SYMBOLS],
+            guard: Guardrails::new(RiskLimits::default(), order.clone()),
+            weights: (0..CYCLE_SYMBOLS).map(|i| 0.01 * i as f64 - 0.03).collect(),
+            broker: PaperBroker::new(PaperParams::default(), order.clone()).expect("broker"),
+            bandit: Bandit::new(
+                6,
+                BanditParams {
+                    min_samples: 10,
+                    ..BanditParams::default()
+                },
+            )
+            .expect("bandit"),
+            factors: [1.0; 6],
+            tracker: EpisodeTracker::new(1),
+            tape,
+            pipeline,
+            decisions: vec![SymbolDecision::EMPTY; CYCLE_SYMBOLS],
+            cycle_guard: Guardrails::new(RiskLimits::default(), order),
+            quotes: vec![Quote::untimed(0.0, 0.0); CYCLE_SYMBOLS],
+            time: START,
+            data_time: START,
+            at: 0,
+            outcomes: [0; 64],
+        };
+        f.broker
+            .set_quote(SymbolId(0), Quote::untimed(99.99, 100.01));
+        // Warm every window, history and queue.
+        for _ in 0..2_000 {
+            for s in Stage::ALL {
+                f.prepare(s);
+                f.run(s);
+            }
+        }
+        f
+    }
+
+    /// Untimed setup before one call of `stage`: the whole-decision stages
+    /// move to the next minute and tape frame; `full_decision` also starts
+    /// the cycle, which `cycle_start` measures on its own.
+    pub fn prepare(&mut self, stage: Stage) {
+        match stage {
+            Stage::CycleStart => {
+                // Decisions of the cycle that ends feed the queue, so the
+                // measured start realises a steady-state batch of pairs.
+                self.at = self.advance();
+                self.decide_all();
+            }
+            Stage::Cycle => self.at = self.advance(),
+            Stage::Decision => {
+                self.at = self.advance();
+                let mid0 = self.quotes[0].mid();
+                self.cycle_guard.check(1e5, &self.weights, self.time);
+                self.pipeline
+                    .begin_cycle(self.time, 1e5, &self.factors, |_| Some(mid0));
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether `stage` needs [`Fixtures::prepare`] before every call.
+    pub fn needs_prepare(stage: Stage) -> bool {
+        matches!(stage, Stage::CycleStart | Stage::Decision | Stage::Cycle)
+    }
+
+    /// One call of `stage`.
+    #[inline]
+    pub fn run(&mut self, stage: Stage) {
+        self.k = self.k.wrapping_add(1);
+        let k = self.k;
+        match stage {
+            Stage::Volatility => {
+                let v = self
+                    .vol
+                    .estimate(black_box(&self.closes))
+                    .map_or(0.0, |v| v.sigma_bar);
+                self.vol.horizon_sigmas(v, &HORIZONS, &mut self.sigma_h);
+                black_box(&self.sigma_h);
+            }
+            Stage::Zscore => {
+                let x = self.rng.unit();
+                black_box(self.std.standardize(ModelId(0), x));
+            }
+            Stage::Confidence => {
+                let mut inputs = confidence_inputs();
+                inputs.planned_notional += self.rng.unit();
+                black_box(self.conf.evaluate(ModelId(0), &inputs));
+            }
+            Stage::ConfidenceRecord => {
+                let x = self.rng.unit();
+                self.conf
+                    .record(ModelId(0), x, 0.5 * x + 0.1 * self.rng.unit());
+                black_box(self.conf.evaluate(ModelId(0), &confidence_inputs()));
+            }
+            Stage::Ridge => {
+                let ic = [0.05, 0.03 + 0.01 * self.rng.unit(), 0.02];
+                black_box(
+                    self.ridge
+                        .weights(&ic, Some(&self.corr), None, &mut self.w3)
+                        .ok(),
+                );
+            }
+            Stage::Temperature => {
+                let mut w = [0.6, 0.3 + 0.01 * self.rng.unit(), 0.1];
+                Temperature::new(0.75).apply(black_box(&mut w));
+                black_box(w);
+            }
+            Stage::HorizonBlend => {
+                for (m, e) in self.entries.iter_mut().enumerate() {
+                    e.slot = m;
+                    e.calibrated = 0.01 * self.rng.unit();
+                }
+                black_box(self.blender.blend(&self.entries, 0.002, &mut self.w3).ok());
+            }
+            Stage::CostModel => {
+                let sigma = 0.001 + 0.0001 * self.rng.unit();
+                black_box(CostParams::default().cost(Bps(2.0), sigma, 500.0, Some(1e6)));
+            }
+            Stage::Arbiter => {
+                let x = self.rng.unit() * 1e-3;
+                let alphas = [
+                    Some(x),
+                    Some(2.0 * x),
+                    Some(-x),
+                    None,
+                    Some(0.5 * x),
+                    Some(x),
+                ];
+                black_box(self.arbiter.decide(
+                    &ArbiterInput {
+                        alphas: &alphas,
+                        horizon_minutes: &HORIZONS,
+                        sigma_bar: 0.0005,
+                        bar_minutes: 1,
+                        spread_bps: Bps(2.0),
+                        q_shares: 50.0,
+                        adv_shares: Some(1e6),
+                        preference: &self.factors,
+                    },
+                    &mut self.detail,
+                ));
+            }
+            Stage::SpreadGate => {
+                let t = START.saturating_add(Nanos(k % 1_000 * 1_000));
+                let q = Quote {
+                    bid: 99.99,
+                    ask: 100.01 + 0.001 * self.rng.unit(),
+                    time: Some(START),
+                };
+                black_box(self.spread.check_quote(Some(&q), t));
+            }
+            Stage::BarrierGate => {
+                self.barrier_outputs[18] = 0.3 + 0.2 * self.rng.unit();
+                let r = self
+                    .resolver
+                    .resolve(&self.barrier_outputs, HorizonId(2), HorizonId(0));
+                black_box(self.barrier.entry(Side::Buy, r.probs));
+            }
+            Stage::Exits => {
+                let probs = BarrierProbs {
+                    p_peak: Some(0.3 + 0.2 * self.rng.unit()),
+                    p_valley: Some(0.3),
+                };
+                black_box(self.barrier.exit(Qty(100), probs, Some(1e-4)));
+            }
+            Stage::Sizing => {
+                let x = self.rng.unit();
+                self.requests[0].intent =
+                    SizingIntent::Entry(propose(&SizingParams::default(), 3.0 * x, 0.9));
+                black_box(
+                    self.sizer
+                        .size_group(1e5, &self.requests, &mut self.sized)
+                        .ok(),
+                );
+            }
+            Stage::Risk => {
+                let day = Nanos::from_secs((k / 10_000) * 86_400);
+                let t = START.saturating_add(day).saturating_add(Nanos(k % 10_000));
+                let pv = 1e5 * (1.0 + 0.001 * self.rng.unit());
+                black_box(self.guard.check(pv, &self.weights, t));
+                let _ = black_box(self.guard.validate_trade(SymbolId(3), 0.04, &self.weights));
+            }
+            Stage::PaperBroker => {
+                let side = if k.is_multiple_of(2) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                let _ = black_box(self.broker.submit_shares(SymbolId(0), side, Qty(5)));
+            }
+            Stage::Bandit => {
+                let arm = HorizonId((k % 6) as u8);
+                let _ = black_box(self.bandit.update(arm, Bps(20.0 * self.rng.unit())));
+                self.bandit.preference_factors(&mut self.factors);
+            }
+            Stage::Reward => {
+                let qty = if k.is_multiple_of(2) {
+                    Qty(10)
+                } else {
+                    Qty(-10)
+                };
+                let fill = Fill {
+                    qty,
+                    price: 100.0 + self.rng.unit(),
+                    fee: 0.1,
+                    arm: Some(HorizonId(0)),
+                };
+                let _ = black_box(self.tracker.apply_fill(SymbolId(0), &fill));
+            }
+            Stage::CycleStart => self.cycle_start(),
+            Stage::Decision => self.decision(),
+            Stage::Cycle => self.cycle(),
+        }
+    }
+
+    /// Next minute and tape frame; the frame's quotes are stamped 50 ms
+    /// before the decision, its last bar ends at the decision.
+    fn advance(&mut self) -> usize {
+        self.time = self.time.saturating_add(Nanos::from_secs(60));
+        self.data_time = self.time;
+        let at = (self.k % TAPE as u64) as usize;
+        let stamp = Nanos(self.time.0 - 50 * Nanos::PER_MILLI);
+        for (q, f) in self.quotes.iter_mut().zip(&self.tape[at].quotes) {
+            *q = Quote {
+                time: Some(stamp),
+                ..*f
+            };
+        }
+        at
+    }
+
+    fn input<'a>(frame: &'a Frame, quotes: &'a [Quote], i: usize, time: Nanos) -> SymbolInput<'a> {
+        SymbolInput {
+            symbol: SymbolId(i as u16),
+            quote: Some(&quotes[i]),
+            closes: &frame.closes[i],
+            data_time: time,
+            adv_usd: Some(5e8),
+            outputs: &frame.outputs[i],
+            position: Qty::ZERO,
+            current_weight: 0.0,
+        }
+    }
+
+    fn cycle_start(&mut self) {
+        let quotes = &self.quotes;
+        black_box(self.cycle_guard.check(1e5, &self.weights, self.time));
+        self.pipeline
+            .begin_cycle(self.time, 1e5, &self.factors, |id| {
+                Some(quotes[id.index()].mid())
+            });
+    }
+
+    fn decision(&mut self) {
+        let frame = &self.tape[self.at];
+        let d = &mut self.decisions[..1];
+        self.pipeline.decide(
+            &Self::input(frame, &self.quotes, 0, self.data_time),
+            &mut d[0],
+        );
+        let _ = self.pipeline.size_cycle(d);
+        self.pipeline
+            .validate(&self.cycle_guard, &self.weights, &mut d[0]);
+        self.outcomes[d[0].reason as usize] += 1;
+        black_box(&d[0]);
+    }
+
+    fn decide_all(&mut self) {
+        let frame = &self.tape[self.at];
+        for (i, d) in self.decisions.iter_mut().enumerate() {
+            self.pipeline
+                .decide(&Self::input(frame, &self.quotes, i, self.data_time), d);
+        }
+        let _ = self.pipeline.size_cycle(&mut self.decisions);
+    }
+
+    fn cycle(&mut self) {
+        let frame = &self.tape[self.at];
+        black_box(self.cycle_guard.check(1e5, &self.weights, self.time));
+        self.pipeline
+            .begin_cycle(self.time, 1e5, &self.factors, |id| {
+                Some(frame.quotes[id.index()].mid())
+            });
+        for (i, d) in self.decisions.iter_mut().enumerate() {
+            self.pipeline
+                .decide(&Self::input(frame, &self.quotes, i, self.data_time), d);
+        }
+        let _ = self.pipeline.size_cycle(&mut self.decisions);
+        for d in self.decisions.iter_mut() {
+            self.pipeline.validate(&self.cycle_guard, &self.weights, d);
+        }
+        black_box(&self.decisions);
+    }
+}
+
+fn confidence_inputs() -> ConfidenceInputs {
+    ConfidenceInputs {
+        horizon_minutes: 5,
+        ic_prior: Some(0.05),
+        decision_time: START,
+        data_time: START,
+        adv_usd: Some(1e8),
+        planned_notional: 5_000.0,
+    }
+}
