@@ -148,7 +148,7 @@ impl Stage {
 /// One step of scripted market data and model outputs.
 struct Frame {
     quotes: Vec<Quote>,
-    closes: Vec<Vec<f64>>,
+    bars: Vec<Vec<f64>>,
     outputs: Vec<Vec<f64>>,
 }
 
@@ -188,6 +188,11 @@ pub struct Fixtures {
     cycle_guard: Guardrails,
     /// The current frame's quotes, stamped 50 ms before the decision.
     quotes: Vec<Quote>,
+    /// The current frame's bars and model outputs, copied from the tape
+    /// into fixed buffers as the feed and the predict stage would leave
+    /// them (the decision benches exclude inference, not its cache state).
+    bars: Vec<Vec<f64>>,
+    outputs: Vec<Vec<f64>>,
     time: Nanos,
     data_time: Nanos,
     /// Tape frame chosen by [`Fixtures::prepare`].
@@ -208,7 +213,7 @@ impl Fixtures {
             scenario.step();
             tape.push(Frame {
                 quotes: scenario.quotes.clone(),
-                closes: scenario.closes.iter().map(|c| c.to_vec()).collect(),
+                bars: scenario.closes.iter().map(|c| c.to_vec()).collect(),
                 outputs: scenario.outputs.clone(),
             });
         }
@@ -274,6 +279,8 @@ impl Fixtures {
             decisions: vec![SymbolDecision::EMPTY; CYCLE_SYMBOLS],
             cycle_guard: Guardrails::new(RiskLimits::default(), order),
             quotes: vec![Quote::untimed(0.0, 0.0); CYCLE_SYMBOLS],
+            bars: vec![Vec::new(); CYCLE_SYMBOLS],
+            outputs: vec![Vec::new(); CYCLE_SYMBOLS],
             time: START,
             data_time: START,
             at: 0,
@@ -476,23 +483,38 @@ impl Fixtures {
         self.data_time = self.time;
         let at = (self.k % TAPE as u64) as usize;
         let stamp = Nanos(self.time.0 - 50 * Nanos::PER_MILLI);
-        for (q, f) in self.quotes.iter_mut().zip(&self.tape[at].quotes) {
+        let frame = &self.tape[at];
+        for (q, f) in self.quotes.iter_mut().zip(&frame.quotes) {
             *q = Quote {
                 time: Some(stamp),
                 ..*f
             };
         }
+        for (c, f) in self.bars.iter_mut().zip(&frame.bars) {
+            c.clear();
+            c.extend_from_slice(f);
+        }
+        for (o, f) in self.outputs.iter_mut().zip(&frame.outputs) {
+            o.clear();
+            o.extend_from_slice(f);
+        }
         at
     }
 
-    fn input<'a>(frame: &'a Frame, quotes: &'a [Quote], i: usize, time: Nanos) -> SymbolInput<'a> {
+    fn input<'a>(
+        closes: &'a [Vec<f64>],
+        outputs: &'a [Vec<f64>],
+        quotes: &'a [Quote],
+        i: usize,
+        time: Nanos,
+    ) -> SymbolInput<'a> {
         SymbolInput {
             symbol: SymbolId(i as u16),
             quote: Some(&quotes[i]),
-            closes: &frame.closes[i],
+            closes: &closes[i],
             data_time: time,
             adv_usd: Some(5e8),
-            outputs: &frame.outputs[i],
+            outputs: &outputs[i],
             position: Qty::ZERO,
             current_weight: 0.0,
         }
@@ -508,10 +530,9 @@ impl Fixtures {
     }
 
     fn decision(&mut self) {
-        let frame = &self.tape[self.at];
         let d = &mut self.decisions[..1];
         self.pipeline.decide(
-            &Self::input(frame, &self.quotes, 0, self.data_time),
+            &Self::input(&self.bars, &self.outputs, &self.quotes, 0, self.data_time),
             &mut d[0],
         );
         let _ = self.pipeline.size_cycle(d);
@@ -522,24 +543,27 @@ impl Fixtures {
     }
 
     fn decide_all(&mut self) {
-        let frame = &self.tape[self.at];
         for (i, d) in self.decisions.iter_mut().enumerate() {
-            self.pipeline
-                .decide(&Self::input(frame, &self.quotes, i, self.data_time), d);
+            self.pipeline.decide(
+                &Self::input(&self.bars, &self.outputs, &self.quotes, i, self.data_time),
+                d,
+            );
         }
         let _ = self.pipeline.size_cycle(&mut self.decisions);
     }
 
     fn cycle(&mut self) {
-        let frame = &self.tape[self.at];
+        let quotes = &self.quotes;
         black_box(self.cycle_guard.check(1e5, &self.weights, self.time));
         self.pipeline
             .begin_cycle(self.time, 1e5, &self.factors, |id| {
-                Some(frame.quotes[id.index()].mid())
+                Some(quotes[id.index()].mid())
             });
         for (i, d) in self.decisions.iter_mut().enumerate() {
-            self.pipeline
-                .decide(&Self::input(frame, &self.quotes, i, self.data_time), d);
+            self.pipeline.decide(
+                &Self::input(&self.bars, &self.outputs, &self.quotes, i, self.data_time),
+                d,
+            );
         }
         let _ = self.pipeline.size_cycle(&mut self.decisions);
         for d in self.decisions.iter_mut() {

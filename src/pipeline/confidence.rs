@@ -248,26 +248,27 @@ fn average_ranks(values: &[f64], order: &mut [usize], ranks: &mut [f64]) {
 }
 
 /// [`average_ranks`] by counting, O(n²) without data-dependent branches.
-/// Counts go to four independent lanes (integer sums are exact in any
-/// order), so the comparisons pipeline instead of waiting on one counter.
+/// Counts go to four independent f64 lanes (whole numbers below 2^53 add
+/// exactly in any order), so the comparisons become vector compare-and-mask
+/// operations instead of a chain of scalar increments.
 fn counted_ranks(values: &[f64], ranks: &mut [f64]) {
     let chunks = values.chunks_exact(4);
     let rest = chunks.remainder();
     for (r, &v) in ranks.iter_mut().zip(values) {
-        let (mut less, mut equal) = ([0u32; 4], [0u32; 4]);
+        let (mut less, mut equal) = ([0.0f64; 4], [0.0f64; 4]);
         for c in chunks.clone() {
             for k in 0..4 {
-                less[k] += u32::from(c[k] < v);
-                equal[k] += u32::from(c[k] == v);
+                less[k] += if c[k] < v { 1.0 } else { 0.0 };
+                equal[k] += if c[k] == v { 1.0 } else { 0.0 };
             }
         }
-        let mut l: u32 = less.iter().sum();
-        let mut e: u32 = equal.iter().sum();
+        let mut l = (less[0] + less[1]) + (less[2] + less[3]);
+        let mut e = (equal[0] + equal[1]) + (equal[2] + equal[3]);
         for &w in rest {
-            l += u32::from(w < v);
-            e += u32::from(w == v);
+            l += if w < v { 1.0 } else { 0.0 };
+            e += if w == v { 1.0 } else { 0.0 };
         }
-        *r = f64::from(l) + f64::from(e + 1) / 2.0;
+        *r = l + (e + 1.0) / 2.0;
     }
 }
 
@@ -409,6 +410,26 @@ impl ConfidenceTracker {
     /// The IC and stability depend only on the key's pairs and are computed
     /// once after each new pair; freshness and capacity are per decision.
     pub fn evaluate(&mut self, key: ModelId, inputs: &ConfidenceInputs) -> Option<Confidence> {
+        let age = inputs.decision_time.secs_since(inputs.data_time);
+        let freshness = freshness(inputs.horizon_minutes, age);
+        let capacity = capacity(
+            self.params.capacity_kappa,
+            inputs.adv_usd,
+            inputs.planned_notional,
+        );
+        self.evaluate_with(key, inputs.ic_prior, freshness, capacity)
+    }
+
+    /// [`Self::evaluate`] with the decision's freshness (one per horizon
+    /// and symbol) and capacity (one per symbol) already computed, so a
+    /// decision computes them once rather than once per model.
+    pub fn evaluate_with(
+        &mut self,
+        key: ModelId,
+        ic_prior: Option<f64>,
+        freshness: f64,
+        capacity: f64,
+    ) -> Option<Confidence> {
         let stats = match *self.cached.get(key.index())? {
             Some(stats) => stats,
             None => {
@@ -421,17 +442,12 @@ impl ConfidenceTracker {
         let (ic, ic_source) = match stats.measured_ic {
             Some(ic) => (ic, IcSource::Measured),
             None => (
-                inputs.ic_prior.filter(|x| x.is_finite()).unwrap_or(0.0),
+                ic_prior.filter(|x| x.is_finite()).unwrap_or(0.0),
                 IcSource::Prior,
             ),
         };
         let demoted = ic_source == IcSource::Measured && ic <= -p.ic_floor;
-
-        let age = inputs.decision_time.secs_since(inputs.data_time);
-        let freshness = freshness(inputs.horizon_minutes, age);
-        let capacity = capacity(p.capacity_kappa, inputs.adv_usd, inputs.planned_notional);
         let stability = stats.stability;
-
         let overall = if demoted {
             0.0
         } else {

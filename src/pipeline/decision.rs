@@ -15,9 +15,7 @@ use crate::horizon::{HorizonSet, MAX_HORIZONS};
 use crate::market::volatility::{Volatility, VolatilityParams};
 use crate::pipeline::arbitrate::{Arbiter, ArbiterInput, ArbiterParams, HorizonScore};
 use crate::pipeline::blend::{BlendEntry, BlendError, BlendParams, HorizonBlender};
-use crate::pipeline::confidence::{
-    ConfidenceInputs, ConfidenceParams, ConfidenceTracker, PendingPairs,
-};
+use crate::pipeline::confidence::{self, ConfidenceParams, ConfidenceTracker, PendingPairs};
 use crate::pipeline::cost::CostParams;
 use crate::pipeline::gate::{
     BarrierGate, BarrierParams, BarrierResolver, Quote, SpreadGate, SpreadGateParams,
@@ -252,6 +250,7 @@ pub struct DecisionPipeline {
     volatility: Volatility,
     standardizer: Standardizer,
     confidence: ConfidenceTracker,
+    capacity_kappa: f64,
     pending: PendingPairs,
     pending_dropped: u64,
     blenders: Box<[HorizonBlender]>,
@@ -329,6 +328,7 @@ impl DecisionPipeline {
             volatility,
             standardizer: Standardizer::new(&params.standardize, n_models),
             confidence: ConfidenceTracker::new(&params.confidence, n_models),
+            capacity_kappa: params.confidence.capacity_kappa,
             pending_dropped: 0,
             blenders,
             arbiter: Arbiter::new(params.arbiter, params.cost),
@@ -513,6 +513,10 @@ impl DecisionPipeline {
         out: &mut SymbolDecision,
     ) -> Result<Option<crate::pipeline::blend::HorizonBlend>, BlendError> {
         let minutes = self.horizon_minutes[h];
+        // One freshness per horizon, one capacity per symbol (SPEC §6).
+        let age = self.cycle.time.secs_since(input.data_time);
+        let freshness = confidence::freshness(minutes, age);
+        let capacity = confidence::capacity(self.capacity_kappa, input.adv_usd, planned);
         let mut n = 0;
         for (slot, &(id, ic_prior)) in self.models_by_horizon[h].iter().enumerate() {
             let Some(&raw) = input.outputs.get(id.index()) else {
@@ -521,15 +525,10 @@ impl DecisionPipeline {
             let Some(z) = self.standardizer.standardize(id, raw) else {
                 continue;
             };
-            let inputs = ConfidenceInputs {
-                horizon_minutes: minutes,
-                ic_prior,
-                decision_time: self.cycle.time,
-                data_time: input.data_time,
-                adv_usd: input.adv_usd,
-                planned_notional: planned,
-            };
-            let Some(conf) = self.confidence.evaluate(id, &inputs) else {
+            let Some(conf) = self
+                .confidence
+                .evaluate_with(id, ic_prior, freshness, capacity)
+            else {
                 continue;
             };
             if conf.demoted {
