@@ -1,5 +1,7 @@
 //! Per-call latency percentiles of every stage, the full decision and the
-//! full cycle: `cargo bench --bench latency [-- --json PATH]`.
+//! full cycle: `cargo bench --bench latency [-- [FILTER] [--repeat N]
+//! [--json PATH]]`. Each figure is the median over N interleaved rounds
+//! (default 3) of 20,000 samples; the p99 range shows the rounds' spread.
 //!
 //! Each sample times a batch of `k` consecutive calls with `Instant` and
 //! divides by `k`; `k` is chosen per stage so that a batch lasts about
@@ -36,6 +38,30 @@ struct Row {
     p99: f64,
     p999: f64,
     max: f64,
+    p99_lo: f64,
+    p99_hi: f64,
+}
+
+/// Per percentile, the median across rounds; `p99_lo`/`p99_hi` keep the
+/// spread of p99 across rounds.
+fn median_row(rounds: Vec<&Row>) -> Row {
+    let med = |f: fn(&Row) -> f64| {
+        let mut v: Vec<f64> = rounds.iter().map(|r| f(r)).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let p99s = rounds.iter().map(|r| r.p99);
+    Row {
+        stage: rounds[0].stage,
+        batch: rounds[0].batch,
+        p50: med(|r| r.p50),
+        p90: med(|r| r.p90),
+        p99: med(|r| r.p99),
+        p999: med(|r| r.p999),
+        max: rounds.iter().map(|r| r.max).fold(0.0, f64::max),
+        p99_lo: p99s.clone().fold(f64::INFINITY, f64::min),
+        p99_hi: p99s.fold(0.0, f64::max),
+    }
 }
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
@@ -87,6 +113,8 @@ fn measure(f: &mut Fixtures, stage: Stage) -> Row {
         p99: percentile(&samples, 0.99),
         p999: percentile(&samples, 0.999),
         max: samples[samples.len() - 1],
+        p99_lo: f64::NAN,
+        p99_hi: f64::NAN,
     }
 }
 
@@ -97,39 +125,68 @@ fn main() {
         .position(|a| a == "--json")
         .and_then(|i| args.get(i + 1).cloned());
     // `cargo bench` passes `--bench`; a filter word limits the stages.
+    let value_of = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
     let filter = args
         .iter()
         .skip(1)
-        .find(|a| !a.starts_with("--") && Some(*a) != json_path.as_ref())
+        .find(|a| {
+            !a.starts_with("--")
+                && Some(*a) != json_path.as_ref()
+                && Some(*a) != value_of("--repeat")
+        })
         .cloned();
 
-    let mut f = Fixtures::new();
-    let mut rows = Vec::new();
-    for stage in Stage::ALL {
-        if filter
-            .as_ref()
-            .is_some_and(|w| !stage.name().contains(w.as_str()))
-        {
-            continue;
-        }
-        rows.push(measure(&mut f, stage));
-    }
+    let repeat = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(3)
+        .max(1);
 
-    println!("| stage | what | p50 ns | p90 ns | p99 ns | p99.9 ns | max ns | batch |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    let mut f = Fixtures::new();
+    let stages: Vec<Stage> = Stage::ALL
+        .into_iter()
+        .filter(|s| {
+            filter
+                .as_ref()
+                .is_none_or(|w| s.name().contains(w.as_str()))
+        })
+        .collect();
+    // Rounds interleave the stages, so a noisy minute on the host touches
+    // every stage once rather than one stage entirely.
+    let mut rounds: Vec<Vec<Row>> = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        rounds.push(stages.iter().map(|&s| measure(&mut f, s)).collect());
+    }
+    let rows: Vec<Row> = (0..stages.len())
+        .map(|k| median_row(rounds.iter().map(|r| &r[k]).collect()))
+        .collect();
+    println!("| stage | what | p50 ns | p90 ns | p99 ns | p99 range | p99.9 ns | max ns | batch |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &rows {
         println!(
-            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {:.0} | {:.0}–{:.0} | {:.0} | {:.0} | {} |",
             r.stage.name(),
             r.stage.what(),
             r.p50,
             r.p90,
             r.p99,
+            r.p99_lo,
+            r.p99_hi,
             r.p999,
             r.max,
             r.batch
         );
     }
+    println!(
+        "\n{repeat} rounds of {} samples per stage; medians across rounds.",
+        samples()
+    );
     let reasons: Vec<String> = live_trading::types::Reason::ALL
         .iter()
         .filter(|r| f.outcomes[**r as usize] > 0)
@@ -147,6 +204,7 @@ fn main() {
                     "stage": r.stage.name(), "what": r.stage.what(), "batch": r.batch,
                     "p50_ns": r.p50, "p90_ns": r.p90, "p99_ns": r.p99,
                     "p999_ns": r.p999, "max_ns": r.max, "samples": samples(),
+                    "rounds": repeat, "p99_min_ns": r.p99_lo, "p99_max_ns": r.p99_hi,
                 })
             })
             .collect();
