@@ -7,6 +7,7 @@
 //! Cold path: built once at start-up; stages copy what they need into their
 //! own `...Params`.
 
+use crate::pipeline::temperature::TemperatureParams;
 use std::path::PathBuf;
 
 use chrono_tz::Tz;
@@ -109,8 +110,15 @@ impl BlendingConfig {
     }
 }
 
-/// SPEC §8's temperatures when `blending.temperature` is absent.
-pub const DEFAULT_TEMPERATURES: [(&str, f64); 3] = [("5m", 0.75), ("10m", 0.85), ("15m", 0.9)];
+/// SPEC §8's temperatures when `blending.temperature` is absent: the
+/// temperature stage's own defaults, per configured horizon.
+pub fn default_temperatures(horizons: &HorizonSet) -> Vec<f64> {
+    let spec = TemperatureParams::default();
+    horizons
+        .iter()
+        .map(|(_, h)| spec.for_minutes(h.minutes))
+        .collect()
+}
 
 /// Per-horizon temperatures of `horizons` from a label → T map; horizons
 /// missing from the map get 1.0.
@@ -431,10 +439,7 @@ impl Default for BlendingConfig {
             cost_penalty: 0.5,
             history_size: 50,
             min_history: 5,
-            temperature: temperatures_for(
-                &HorizonSet::default_set(),
-                DEFAULT_TEMPERATURES.iter().copied(),
-            ),
+            temperature: default_temperatures(&HorizonSet::default_set()),
         }
     }
 }

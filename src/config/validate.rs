@@ -203,7 +203,7 @@ fn blending(
     let default_set = HorizonSet::default_set();
     let set = horizons.unwrap_or(&default_set);
     let temperature = match &r.temperature {
-        None => temperatures_for(set, DEFAULT_TEMPERATURES.iter().copied()),
+        None => default_temperatures(set),
         Some(map) => {
             let mut seen: Vec<(String, f64)> = Vec::with_capacity(map.len());
             for (key, &t) in map {
