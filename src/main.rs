@@ -1,7 +1,7 @@
 //! The `live-trading` command line: parses arguments once and dispatches.
 //! `anyhow` lives only here and in config loading.
 
-// The CLI edge prints and formats (clippy.toml bans it in the engine).
+// The CLI edge prints and formats (.clippy.toml bans it in the engine).
 #![allow(clippy::disallowed_macros)]
 
 use std::path::{Path, PathBuf};

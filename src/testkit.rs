@@ -7,7 +7,7 @@
 //! from a seeded splitmix64 generator: two scenarios with the same seed are
 //! identical.
 
-// Cold path: formatting is allowed here (clippy.toml bans it elsewhere).
+// Cold path: formatting is allowed here (.clippy.toml bans it elsewhere).
 #![allow(clippy::disallowed_macros)]
 
 use crate::horizon::HorizonSet;

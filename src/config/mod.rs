@@ -17,7 +17,7 @@
 //!
 //! Cold path: runs once at start-up (and in `live-trading config check`).
 
-// Cold path: formatting is allowed here (clippy.toml bans it elsewhere).
+// Cold path: formatting is allowed here (.clippy.toml bans it elsewhere).
 #![allow(clippy::disallowed_macros)]
 
 mod error;

@@ -7,7 +7,7 @@
 //! the vector's field names. The comparison ([`compare()`]) walks the expected
 //! value and reports the first differing field with its path.
 
-// Cold path: formatting is allowed here (clippy.toml bans it elsewhere).
+// Cold path: formatting is allowed here (.clippy.toml bans it elsewhere).
 #![allow(clippy::disallowed_macros)]
 
 pub mod compare;
