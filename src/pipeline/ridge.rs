@@ -419,6 +419,80 @@ impl RidgeSolver {
     /// Solve `a w = μ` by Cholesky into `w`; false (w unspecified) when `a`
     /// is not symmetric or a pivot is not clearly positive.
     fn cholesky(&mut self, n: usize, w: &mut [f64]) -> bool {
+        match n {
+            2 => self.cholesky_n::<2>(w),
+            3 => self.cholesky_n::<3>(w),
+            4 => self.cholesky_n::<4>(w),
+            5 => self.cholesky_n::<5>(w),
+            6 => self.cholesky_n::<6>(w),
+            7 => self.cholesky_n::<7>(w),
+            8 => self.cholesky_n::<8>(w),
+            _ => self.cholesky_dyn(n, w),
+        }
+    }
+
+    /// [`Self::cholesky`] for a size known at compile time: the same
+    /// operations in the same order (bit-identical), with the matrix on the
+    /// stack and no bounds checks in the loops.
+    // Index loops on purpose: they mirror the textbook recurrences.
+    #[allow(clippy::needless_range_loop)]
+    fn cholesky_n<const N: usize>(&mut self, w: &mut [f64]) -> bool {
+        let (Some(a), Some(w)) = (self.a.get(..N * N), w.get_mut(..N)) else {
+            return false;
+        };
+        let a: [[f64; N]; N] = std::array::from_fn(|i| std::array::from_fn(|j| a[i * N + j]));
+        for i in 0..N {
+            for j in i + 1..N {
+                if a[i][j] != a[j][i] {
+                    return false;
+                }
+            }
+        }
+        let mut l = [[0.0; N]; N];
+        for j in 0..N {
+            let diag = a[j][j];
+            let mut d = diag;
+            for k in 0..j {
+                d -= l[j][k] * l[j][k];
+            }
+            if !(diag > 0.0 && d > CHOLESKY_MIN_PIVOT_RATIO * diag) {
+                return false;
+            }
+            let ljj = d.sqrt();
+            l[j][j] = ljj;
+            for i in j + 1..N {
+                let mut s = a[i][j];
+                for k in 0..j {
+                    s -= l[i][k] * l[j][k];
+                }
+                l[i][j] = s / ljj;
+            }
+        }
+        let mut y = [0.0; N];
+        for i in 0..N {
+            let mut s = self.mu[i];
+            for k in 0..i {
+                s -= l[i][k] * y[k];
+            }
+            y[i] = s / l[i][i];
+        }
+        for i in (0..N).rev() {
+            let mut s = y[i];
+            for k in i + 1..N {
+                s -= l[k][i] * w[k];
+            }
+            w[i] = s / l[i][i];
+        }
+        true
+    }
+
+    #[cfg(test)]
+    fn cholesky_n_dispatch_for_test(&mut self, n: usize, w: &mut [f64]) -> bool {
+        self.cholesky(n, w)
+    }
+
+    /// [`Self::cholesky`] for any size, on the preallocated workspace.
+    fn cholesky_dyn(&mut self, n: usize, w: &mut [f64]) -> bool {
         let a = &self.a[..n * n];
         for i in 0..n {
             for j in i + 1..n {
@@ -556,6 +630,40 @@ mod tests {
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(b) {
             assert!((x - y).abs() <= tol, "{a:?} vs {b:?}");
+        }
+    }
+
+    /// The fixed-size Cholesky is bit-identical to the general one.
+    #[test]
+    fn fixed_size_cholesky_matches_the_general_one() {
+        let mut seed = 3u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        };
+        for n in 2..=FUSED_MAX {
+            for _ in 0..20 {
+                // A random correlation-like SPD matrix: B Bᵀ scaled, + λI.
+                let b: Vec<f64> = (0..n * n).map(|_| next()).collect();
+                let mut c = vec![0.0; n * n];
+                for i in 0..n {
+                    for j in 0..n {
+                        c[i * n + j] = (0..n).map(|k| b[i * n + k] * b[j * n + k]).sum::<f64>();
+                    }
+                }
+                let ic: Vec<f64> = (0..n).map(|_| 0.05 + 0.02 * next()).collect();
+                let (mut fixed, mut general) = (solver(n), solver(n));
+                let (mut wf, mut wg) = (vec![0.0; n], vec![0.0; n]);
+                fixed.weights(&ic, Some(&c), None, &mut wf).unwrap();
+                // Same set-up, then the general routine directly.
+                general.weights(&ic, Some(&c), None, &mut wg).unwrap();
+                let ok_fixed = fixed.cholesky_n_dispatch_for_test(n, &mut wf);
+                let ok_general = general.cholesky_dyn(n, &mut wg);
+                assert_eq!(ok_fixed, ok_general);
+                assert_eq!(wf, wg, "n {n}");
+            }
         }
     }
 
