@@ -10,6 +10,7 @@
 //! - [`config`]: YAML → validated engine config;
 //! - [`market`]: per-symbol market state (volatility);
 //! - [`features`]: features computed from bars;
+//! - [`models`]: run artifacts, checksums and prediction back-ends;
 //! - [`pipeline`]: the decision stages, each a plain struct;
 //! - [`broker`]: paper-broker accounting;
 //! - [`learning`]: Exp3-IX horizon preference and episode rewards;
@@ -24,6 +25,7 @@ pub mod horizon;
 pub mod iso;
 pub mod learning;
 pub mod market;
+pub mod models;
 pub mod pipeline;
 pub mod testkit;
 pub mod types;

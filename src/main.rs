@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 use live_trading::config::{self, EngineConfig, Symbols};
 use live_trading::conformance;
+use live_trading::models::artifact::{self, Inspection, PlanSettings};
 
 #[derive(Parser)]
 #[command(
@@ -39,6 +40,30 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Model run artifacts.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List a run's targets, horizons, families, formats, features,
+    /// checksums and warm-up needs; print every error that would stop
+    /// start-up (exit code 2).
+    Inspect {
+        /// The run: its timestamp directory (the one holding `targets/`),
+        /// a run-id directory (the latest timestamp is used) or a bare run
+        /// id under `--results`.
+        run: PathBuf,
+        /// The engine config (horizons, bar_minutes, history_bars, models.*).
+        #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Where bare run ids are looked up (`<results>/runs/<run_id>/`).
+        #[arg(long, default_value = artifact::DEFAULT_RESULTS_DIR)]
+        results: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,7 +87,51 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { config, symbols },
         } => run_config_check(&config, symbols.as_deref()),
+        Command::Models { command } => match command {
+            ModelsCommand::Inspect {
+                run,
+                config,
+                results,
+            } => run_models_inspect(&run, &config, &results),
+        },
     }
+}
+
+/// Exit code of `models inspect` when the run cannot be loaded.
+const MODELS_ERROR_EXIT: u8 = 2;
+
+fn run_models_inspect(run: &Path, config_path: &Path, results: &Path) -> ExitCode {
+    let settings = match EngineConfig::load(config_path) {
+        Ok(c) => PlanSettings::from_config(&c),
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("models inspect: the config is invalid (see `live-trading config check`)");
+            return ExitCode::from(MODELS_ERROR_EXIT);
+        }
+    };
+    let run_root = match artifact::resolve_run(run, results) {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(MODELS_ERROR_EXIT);
+        }
+    };
+    let inspection = Inspection::run(&run_root, &settings);
+    print!("{inspection}");
+    let errors = inspection.errors();
+    if errors.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!();
+    for e in errors {
+        eprintln!("{e}");
+    }
+    eprintln!(
+        "models inspect: the run cannot be loaded: {} error{}",
+        errors.len(),
+        if errors.len() == 1 { "" } else { "s" }
+    );
+    ExitCode::from(MODELS_ERROR_EXIT)
 }
 
 /// Exit code of `config check` when any error was found.

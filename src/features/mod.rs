@@ -6,6 +6,7 @@
 //! incremental per-bar computation must match [`batch`] to 1e-9.
 
 pub mod batch;
+pub mod incremental;
 pub mod kind;
 
 pub use batch::{compute, compute_all, to_f32, BarFrame, FrameError};

@@ -1,0 +1,1 @@
+//! Incremental per-bar features (SPEC §3). Placeholder: in progress.
