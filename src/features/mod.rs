@@ -10,4 +10,8 @@ pub mod incremental;
 pub mod kind;
 
 pub use batch::{compute, compute_all, to_f32, BarFrame, FrameError};
+pub use incremental::{
+    FeatureSet, FeatureSetError, FeatureState, ModelFeatures, RowStatus, MAX_FEATURES,
+    MAX_HISTORY_BARS, MAX_PERIOD,
+};
 pub use kind::Feature;
