@@ -27,5 +27,6 @@ pub mod learning;
 pub mod market;
 pub mod models;
 pub mod pipeline;
+mod suggest;
 pub mod testkit;
 pub mod types;

@@ -25,7 +25,6 @@ mod params;
 mod raw;
 mod render;
 mod sections;
-mod suggest;
 mod symbols;
 mod validate;
 

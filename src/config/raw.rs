@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::error::{Collector, ConfigError, Problem};
-use super::suggest::closest;
+use crate::suggest::closest;
 
 /// The top-level key of `live_trading.yaml`.
 pub const ROOT: &str = "live_trading";

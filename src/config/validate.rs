@@ -14,8 +14,8 @@ use serde_json::Value;
 use super::error::{Collector, Problem};
 use super::raw::{self, RawConfig, ROOT};
 use super::sections::*;
-use super::suggest::closest;
 use crate::horizon::{parse_minutes, HorizonSet};
+use crate::suggest::closest;
 use crate::types::{Bps, Frac, Nanos};
 
 /// A raw field as `(key, value)`: `at!(r.max_weight)`.

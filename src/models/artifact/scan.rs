@@ -845,32 +845,10 @@ pub fn sha256_file(path: &Path) -> io::Result<(String, u64)> {
 }
 
 /// The known feature name closest to `name` (ignoring ASCII case), if it is
-/// within 2 edits, or a third of the name's length for longer names.
+/// close enough to be a typo.
 fn closest_feature(name: &str) -> Option<&'static str> {
-    let name = name.to_ascii_lowercase();
-    let limit = (name.chars().count() / 3).max(2);
-    CATALOGUE
-        .iter()
-        .map(|&(known, _)| (edit_distance(&name, known), known))
-        .filter(|&(d, _)| d <= limit)
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, known)| known)
-}
-
-/// Levenshtein distance by `char`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.chars().enumerate() {
-        cur[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != cb);
-            cur[j + 1] = (prev[j + 1] + 1).min(cur[j] + 1).min(prev[j] + cost);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
+    let names: Vec<&'static str> = CATALOGUE.iter().map(|&(known, _)| known).collect();
+    crate::suggest::closest(name, &names)
 }
 
 #[cfg(test)]
@@ -884,8 +862,6 @@ mod tests {
         assert_eq!(closest_feature("RET_5D"), Some("ret_5d"));
         assert_eq!(closest_feature("ret_3d"), Some("ret_1d"));
         assert_eq!(closest_feature("order_book_imbalance"), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]

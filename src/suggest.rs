@@ -2,7 +2,7 @@
 //! distance (insertions, deletions, substitutions and swaps of two adjacent
 //! characters each cost 1).
 //!
-//! Cold path: only runs while reporting config errors.
+//! Cold path: only runs while reporting config and model-artifact errors.
 
 /// The candidate closest to `key` ignoring ASCII case, if it is close
 /// enough to be a typo: at most 2 edits, or a third of the key's length for
