@@ -10,10 +10,13 @@
 use std::hint::black_box;
 
 use live_trading::broker::paper::{PaperBroker, PaperParams};
+use live_trading::features::{Feature, FeatureSet, FeatureState};
 use live_trading::learning::bandit::{Bandit, BanditParams};
 use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
 use live_trading::market::Quote;
+use live_trading::models::lightgbm::LightGbmModel;
+use live_trading::models::Predictor;
 use live_trading::pipeline::arbitrate::{Arbiter, ArbiterInput, ArbiterParams, HorizonScore};
 use live_trading::pipeline::blend::{BlendEntry, BlendParams, HorizonBlender};
 use live_trading::pipeline::confidence::{ConfidenceInputs, ConfidenceParams, ConfidenceTracker};
@@ -58,6 +61,10 @@ pub enum Stage {
     PaperBroker,
     Bandit,
     Reward,
+    /// One bar into every catalogue feature (29) over a 300-bar frame.
+    FeaturesBar,
+    /// One row through the 50-tree LightGBM regression fixture.
+    LightGbm,
     /// Cycle start: guardrail check, realisation of due predictions, IC
     /// refresh of the models that received pairs.
     CycleStart,
@@ -69,7 +76,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 20] = [
+    pub const ALL: [Stage; 22] = [
         Stage::Volatility,
         Stage::Zscore,
         Stage::Confidence,
@@ -87,6 +94,8 @@ impl Stage {
         Stage::PaperBroker,
         Stage::Bandit,
         Stage::Reward,
+        Stage::FeaturesBar,
+        Stage::LightGbm,
         Stage::CycleStart,
         Stage::Decision,
         Stage::Cycle,
@@ -111,6 +120,8 @@ impl Stage {
             Stage::PaperBroker => "paper_broker",
             Stage::Bandit => "bandit",
             Stage::Reward => "reward",
+            Stage::FeaturesBar => "features_bar",
+            Stage::LightGbm => "lightgbm_predict",
             Stage::CycleStart => "cycle_start",
             Stage::Decision => "full_decision",
             Stage::Cycle => "full_cycle_8_symbols",
@@ -135,6 +146,8 @@ impl Stage {
             Stage::Risk => "guardrail check (8 symbols) + validate_trade",
             Stage::PaperBroker => "submit and fill one order",
             Stage::Bandit => "Exp3-IX update + preference factors",
+            Stage::FeaturesBar => "push a bar: all 29 features, 300-bar frame (MACD reruns it)",
+            Stage::LightGbm => "predict one row, 50-tree regression model",
             Stage::Reward => "apply a fill to an episode",
             Stage::CycleStart => {
                 "guardrail check, realise 8 symbols x 18 models' pairs, refresh IC"
@@ -195,6 +208,11 @@ pub struct Fixtures {
     outputs: Vec<Vec<f64>>,
     time: Nanos,
     data_time: Nanos,
+    bar_close: f64,
+    feature_state: FeatureState,
+    feature_values: Vec<f64>,
+    lgbm: LightGbmModel,
+    lgbm_row: Vec<f32>,
     /// Tape frame chosen by [`Fixtures::prepare`].
     at: usize,
     /// How the measured whole decisions ended, by reason code.
@@ -227,6 +245,14 @@ impl Fixtures {
                 mid: 100.0 + i as f64,
             })
             .collect();
+        let catalogue: Vec<Feature> = live_trading::features::kind::CATALOGUE
+            .iter()
+            .map(|&(name, _)| Feature::parse(name))
+            .collect();
+        let feature_set = FeatureSet::new(catalogue, 300).expect("feature set");
+        let lgbm_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data/models/lightgbm/regression.txt");
+        let lgbm = LightGbmModel::load(lgbm_path).expect("LightGBM fixture");
         let mut f = Fixtures {
             k: 0,
             rng: SplitMix::new(99),
@@ -285,6 +311,11 @@ impl Fixtures {
             data_time: START,
             at: 0,
             outcomes: [0; 64],
+            bar_close: 100.0,
+            feature_state: FeatureState::new(&feature_set),
+            feature_values: vec![0.0; feature_set.len()],
+            lgbm_row: vec![0.0; lgbm.n_features()],
+            lgbm,
         };
         f.broker
             .set_quote(SymbolId(0), Quote::untimed(99.99, 100.01));
@@ -469,6 +500,19 @@ impl Fixtures {
                     arm: Some(HorizonId(0)),
                 };
                 let _ = black_box(self.tracker.apply_fill(SymbolId(0), &fill));
+            }
+            Stage::FeaturesBar => {
+                let open = self.bar_close;
+                self.bar_close *= 1.0 + 0.002 * self.rng.unit();
+                let c = self.bar_close;
+                self.feature_state
+                    .push_bar(open, open.max(c) * 1.001, open.min(c) * 0.999, c, 1e6);
+                self.feature_state.values(&mut self.feature_values);
+                black_box(&self.feature_values);
+            }
+            Stage::LightGbm => {
+                self.lgbm_row[0] = self.rng.unit() as f32;
+                black_box(self.lgbm.predict(black_box(&self.lgbm_row)));
             }
             Stage::CycleStart => self.cycle_start(),
             Stage::Decision => self.decision(),

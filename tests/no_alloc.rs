@@ -13,10 +13,13 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use live_trading::broker::paper::{PaperBroker, PaperParams};
+use live_trading::features::{Feature, FeatureSet, FeatureState};
 use live_trading::learning::bandit::{Bandit, BanditParams};
 use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
 use live_trading::market::Quote;
+use live_trading::models::lightgbm::LightGbmModel;
+use live_trading::models::Predictor;
 use live_trading::pipeline::arbitrate::{Arbiter, ArbiterInput, ArbiterParams, HorizonScore};
 use live_trading::pipeline::blend::{BlendEntry, BlendParams, HorizonBlender};
 use live_trading::pipeline::confidence::{ConfidenceInputs, ConfidenceParams, ConfidenceTracker};
@@ -345,4 +348,79 @@ fn every_stage_alone_allocates_nothing() {
         }
     });
     assert_eq!(n, 0, "allocations in 5000 calls of every stage");
+}
+
+/// Per-bar features and a LightGBM prediction, warmed up: every feature of
+/// the catalogue over a 300-bar frame that keeps sliding, the model's f32
+/// row gathered and predicted.
+#[test]
+fn features_and_tree_prediction_allocate_nothing() {
+    let names = [
+        "ret_1d",
+        "ret_5d",
+        "ret_10d",
+        "ret_20d",
+        "ret_60d",
+        "vol_5",
+        "vol_10",
+        "vol_20",
+        "vol_60",
+        "rsi_14",
+        "rsi_7",
+        "rsi_21",
+        "ma_ratio_10",
+        "ma_ratio_20",
+        "ma_ratio_50",
+        "bb_position",
+        "bb_width",
+        "macd",
+        "macd_signal",
+        "macd_hist",
+        "mom_5",
+        "mom_10",
+        "mom_20",
+        "atr_14",
+        "high_low_range",
+        "volume_ma_ratio",
+        "volume_change",
+        "close_to_high_52w",
+        "close_to_low_52w",
+    ];
+    let features = Feature::parse_list(&names);
+    let set = FeatureSet::new(features.iter().copied(), 300).unwrap();
+    let mut state = FeatureState::new(&set);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/models/lightgbm");
+    let mut model = LightGbmModel::load(dir.join("regression.txt")).unwrap();
+    let n = model.n_features();
+    // The model's columns: the first n catalogue features.
+    let model_features = set.model(&features[..n]).unwrap();
+    let mut row = vec![0.0f32; n];
+    let mut values = vec![0.0; set.len()];
+    let mut rng = SplitMix::new(5);
+    let mut close = 100.0;
+    let mut bar = |state: &mut FeatureState| {
+        let open = close;
+        close *= 1.0 + 0.002 * rng.unit();
+        let (hi, lo) = (open.max(close) * 1.001, open.min(close) * 0.999);
+        state.push_bar(open, hi, lo, close, 1e6 * (1.5 + rng.unit()));
+    };
+    let mut predictions = 0u32;
+    let mut step = |state: &mut FeatureState| {
+        bar(state);
+        state.values(&mut values);
+        model_features.gather_f32(state, &mut row);
+        if model.predict(&row).is_some_and(f64::is_finite) {
+            predictions += 1;
+        }
+    };
+    for _ in 0..400 {
+        step(&mut state);
+    }
+    let n_alloc = allocations(|| {
+        for _ in 0..3_000 {
+            step(&mut state);
+        }
+    });
+    assert_eq!(n_alloc, 0, "allocations in 3000 warmed-up bars");
+    assert!(predictions > 3_000, "the model must predict on warm rows");
 }
