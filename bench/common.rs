@@ -68,15 +68,19 @@ pub enum Stage {
     /// Cycle start: guardrail check, realisation of due predictions, IC
     /// refresh of the models that received pairs.
     CycleStart,
-    /// One symbol, every stage: phase 1, sizing, risk validation.
+    /// One symbol, every stage: phase 1, sizing, risk validation — the
+    /// first decision after the cycle start (cold caches).
     Decision,
+    /// The same for the last symbol of a cycle whose other 7 symbols were
+    /// just decided (pooled state warm).
+    DecisionInCycle,
     /// Eight symbols: guardrail check, realisation, decisions, sizing,
     /// validation.
     Cycle,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 22] = [
+    pub const ALL: [Stage; 23] = [
         Stage::Volatility,
         Stage::Zscore,
         Stage::Confidence,
@@ -98,6 +102,7 @@ impl Stage {
         Stage::LightGbm,
         Stage::CycleStart,
         Stage::Decision,
+        Stage::DecisionInCycle,
         Stage::Cycle,
     ];
 
@@ -124,6 +129,7 @@ impl Stage {
             Stage::LightGbm => "lightgbm_predict",
             Stage::CycleStart => "cycle_start",
             Stage::Decision => "full_decision",
+            Stage::DecisionInCycle => "full_decision_in_cycle",
             Stage::Cycle => "full_cycle_8_symbols",
         }
     }
@@ -152,7 +158,10 @@ impl Stage {
             Stage::CycleStart => {
                 "guardrail check, realise 8 symbols x 18 models' pairs, refresh IC"
             }
-            Stage::Decision => "1 symbol, 6 horizons x 3 families, all stages",
+            Stage::Decision => {
+                "1 symbol, 6 horizons x 3 families, all stages (first after cycle start)"
+            }
+            Stage::DecisionInCycle => "the same, last of 8 symbols in a cycle",
             Stage::Cycle => "8 symbols x 6 horizons x 3 families, all stages",
         }
     }
@@ -341,12 +350,21 @@ impl Fixtures {
                 self.decide_all();
             }
             Stage::Cycle => self.at = self.advance(),
-            Stage::Decision => {
+            Stage::Decision | Stage::DecisionInCycle => {
                 self.at = self.advance();
-                let mid0 = self.quotes[0].mid();
+                let quotes = &self.quotes;
                 self.cycle_guard.check(1e5, &self.weights, self.time);
                 self.pipeline
-                    .begin_cycle(self.time, 1e5, &self.factors, |_| Some(mid0));
+                    .begin_cycle(self.time, 1e5, &self.factors, |id| {
+                        Some(quotes[id.index()].mid())
+                    });
+                if stage == Stage::DecisionInCycle {
+                    for i in 1..CYCLE_SYMBOLS {
+                        let input =
+                            Self::input(&self.bars, &self.outputs, &self.quotes, i, self.data_time);
+                        self.pipeline.decide(&input, &mut self.decisions[i]);
+                    }
+                }
             }
             _ => {}
         }
@@ -354,7 +372,10 @@ impl Fixtures {
 
     /// Whether `stage` needs [`Fixtures::prepare`] before every call.
     pub fn needs_prepare(stage: Stage) -> bool {
-        matches!(stage, Stage::CycleStart | Stage::Decision | Stage::Cycle)
+        matches!(
+            stage,
+            Stage::CycleStart | Stage::Decision | Stage::DecisionInCycle | Stage::Cycle
+        )
     }
 
     /// One call of `stage`.
@@ -515,7 +536,7 @@ impl Fixtures {
                 black_box(self.lgbm.predict(black_box(&self.lgbm_row)));
             }
             Stage::CycleStart => self.cycle_start(),
-            Stage::Decision => self.decision(),
+            Stage::Decision | Stage::DecisionInCycle => self.decision(),
             Stage::Cycle => self.cycle(),
         }
     }
