@@ -306,6 +306,9 @@ fn mean(xs: &[f64]) -> f64 {
 
 /// Sample standard deviation (ddof 1), two-pass.
 fn sample_std(xs: &[f64]) -> f64 {
+    if xs.len() < 2 {
+        return f64::NAN;
+    }
     let m = mean(xs);
     let ss: f64 = xs.iter().map(|x| (x - m) * (x - m)).sum();
     (ss / (xs.len() - 1) as f64).sqrt()
@@ -421,6 +424,33 @@ fn atr(high: &[f64], low: &[f64], close: &[f64], p: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Periods that `Feature::parse` never produces (0, 1, huge) still give
+    /// NaN or a number, never a panic.
+    #[test]
+    fn degenerate_periods_never_panic() {
+        let rows: Vec<[f64; 5]> = (0..30)
+            .map(|i| {
+                let c = 100.0 + i as f64;
+                [c, c + 1.0, c - 1.0, c, 1e6]
+            })
+            .collect();
+        let frame =
+            BarFrame::from_rows(&["Open", "High", "Low", "Close", "Volume"], &rows).unwrap();
+        for f in [
+            Feature::Vol(0),
+            Feature::Vol(1),
+            Feature::Ret(0),
+            Feature::Ret(usize::MAX),
+            Feature::Mom(usize::MAX),
+            Feature::Rsi(0),
+            Feature::MaRatio(0),
+        ] {
+            let _ = compute(&frame, f);
+            let _ = f.rows_needed();
+        }
+        assert!(compute(&frame, Feature::Vol(1)).is_nan());
+    }
 
     fn closes(cs: &[f64]) -> BarFrame {
         BarFrame::from_columns(None, None, None, Some(cs.to_vec()), None).unwrap()

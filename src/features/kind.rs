@@ -110,7 +110,7 @@ impl Feature {
     /// [`Feature::Unknown`], which never is.
     pub fn rows_needed(self) -> Option<usize> {
         Some(match self {
-            Feature::Ret(n) | Feature::Vol(n) | Feature::Mom(n) => n + 1,
+            Feature::Ret(n) | Feature::Vol(n) | Feature::Mom(n) => n.saturating_add(1),
             Feature::Rsi(p) => p,
             Feature::MaRatio(n) => n,
             Feature::BbPosition | Feature::BbWidth => WINDOW_20,
