@@ -291,7 +291,7 @@ fn raw(frame: &BarFrame, feature: Feature) -> Option<f64> {
 }
 
 /// `a/b`, NaN when `b` is zero.
-fn ratio(a: f64, b: f64) -> f64 {
+pub(super) fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 {
         f64::NAN
     } else {
@@ -300,12 +300,13 @@ fn ratio(a: f64, b: f64) -> f64 {
 }
 
 /// Arithmetic mean, summed oldest first.
-fn mean(xs: &[f64]) -> f64 {
+pub(super) fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
-/// Sample standard deviation (ddof 1), two-pass.
-fn sample_std(xs: &[f64]) -> f64 {
+/// Sample standard deviation (ddof 1), two-pass; NaN for fewer than two
+/// values.
+pub(super) fn sample_std(xs: &[f64]) -> f64 {
     if xs.len() < 2 {
         return f64::NAN;
     }

@@ -55,9 +55,12 @@ mod extreme;
 mod macd;
 mod ring;
 
+// The batch's own helpers, so that the arithmetic (and every rounding) is
+// the same.
 use self::extreme::{Extreme, WindowExtreme};
 use self::macd::SlidingMacd;
 use self::ring::Ring;
+use super::batch::{mean, ratio, sample_std};
 use super::kind::{Feature, ATR_PERIOD, WINDOW_20, WINDOW_52W};
 
 /// Most distinct features a set may hold (one bit each in the warm mask).
@@ -620,30 +623,6 @@ impl ModelFeatures {
             RowStatus::Ready
         }
     }
-}
-
-// The batch's helpers, repeated so that the arithmetic (and so every
-// rounding) is the same.
-
-/// `a/b`, NaN when `b` is zero.
-fn ratio(a: f64, b: f64) -> f64 {
-    if b == 0.0 {
-        f64::NAN
-    } else {
-        a / b
-    }
-}
-
-/// Arithmetic mean, summed oldest first.
-fn mean(xs: &[f64]) -> f64 {
-    xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-/// Sample standard deviation (ddof 1), two-pass.
-fn sample_std(xs: &[f64]) -> f64 {
-    let m = mean(xs);
-    let ss: f64 = xs.iter().map(|x| (x - m) * (x - m)).sum();
-    (ss / xs.len().saturating_sub(1) as f64).sqrt()
 }
 
 /// `max(x, 0)` that keeps NaN.
