@@ -55,11 +55,11 @@ mod extreme;
 mod macd;
 mod ring;
 
-// The batch's own helpers, so that the arithmetic (and every rounding) is
-// the same.
 use self::extreme::{Extreme, WindowExtreme};
 use self::macd::SlidingMacd;
 use self::ring::Ring;
+// The batch's own helpers, so that the arithmetic (and every rounding) is
+// the same.
 use super::batch::{mean, ratio, sample_std};
 use super::kind::{Feature, ATR_PERIOD, WINDOW_20, WINDOW_52W};
 
