@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 use live_trading::config::{self, EngineConfig, Symbols};
 use live_trading::conformance;
 use live_trading::models::artifact::{self, Inspection, PlanSettings};
+use live_trading::models::lightgbm::{LightGbmModel, Objective};
+use live_trading::models::ltw::{self, LtwModel};
 
 #[derive(Parser)]
 #[command(
@@ -64,6 +66,16 @@ enum ModelsCommand {
         #[arg(long, default_value = artifact::DEFAULT_RESULTS_DIR)]
         results: PathBuf,
     },
+    /// Convert a LightGBM text model (`model.txt`) into the engine's
+    /// memory-mapped weight file (`.ltw`, tree ensemble); print a one-line
+    /// summary, or the error (exit code 2).
+    Convert {
+        /// The LightGBM text model.
+        input: PathBuf,
+        /// The `.ltw` file to write (replaced atomically).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -93,6 +105,7 @@ fn main() -> ExitCode {
                 config,
                 results,
             } => run_models_inspect(&run, &config, &results),
+            ModelsCommand::Convert { input, output } => run_models_convert(&input, &output),
         },
     }
 }
@@ -132,6 +145,47 @@ fn run_models_inspect(run: &Path, config_path: &Path, results: &Path) -> ExitCod
         if errors.len() == 1 { "" } else { "s" }
     );
     ExitCode::from(MODELS_ERROR_EXIT)
+}
+
+fn run_models_convert(input: &Path, output: &Path) -> ExitCode {
+    let model = match LightGbmModel::load(input) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("models convert: {} was not converted", input.display());
+            return ExitCode::from(MODELS_ERROR_EXIT);
+        }
+    };
+    if let Err(e) = ltw::write_lightgbm(output, &model) {
+        eprintln!("{e}");
+        eprintln!("models convert: {} was not written", output.display());
+        return ExitCode::from(MODELS_ERROR_EXIT);
+    }
+    // Read back through the engine's own loader: what start-up will see.
+    let written = match LtwModel::open(output) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(MODELS_ERROR_EXIT);
+        }
+    };
+    let e = model.ensemble();
+    let objective = match model.objective() {
+        Objective::Regression => "regression".to_string(),
+        Objective::Binary { sigmoid } => format!("binary (sigmoid {sigmoid})"),
+    };
+    println!(
+        "{} -> {}: tree ensemble, {} trees, {} nodes, {} leaves, {} features, {objective}{}, {} bytes",
+        input.display(),
+        output.display(),
+        e.n_trees(),
+        e.nodes().len(),
+        e.leaf_values().len(),
+        e.n_features(),
+        if model.averages_output() { ", averaged" } else { "" },
+        written.mapping().len()
+    );
+    ExitCode::SUCCESS
 }
 
 /// Exit code of `config check` when any error was found.

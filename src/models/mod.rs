@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod lightgbm;
+pub mod ltw;
 pub mod meta;
 pub mod tree;
 

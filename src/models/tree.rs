@@ -115,8 +115,11 @@ impl std::fmt::Display for ChildRef {
 }
 
 /// One internal node: a numerical split.
+///
+/// `Pod`/`Zeroable` are derived (the derive proves at compile time that the
+/// `#[repr(C)]` layout has no padding), so `.ltw` files map onto `[Node]`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Node {
     /// Left iff `x <= threshold` (after the missing-value rules).
     pub threshold: f64,
