@@ -345,12 +345,18 @@ fn positive_part(x: f64) -> f64 {
 
 /// RSI over the last `p` close changes, with `d_0 = 0` for the first bar.
 fn rsi(closes: &[f64], p: usize) -> f64 {
-    let n = closes.len();
+    rsi_over(closes.len(), p, |i| closes[i])
+}
+
+/// RSI over the last `p` changes of an `n`-row frame whose close at row `i`
+/// is `close(i)`. Shared with the incremental features, so both do exactly
+/// the same arithmetic.
+pub(super) fn rsi_over(n: usize, p: usize, close: impl Fn(usize) -> f64) -> f64 {
     let change = |i: usize| {
         if i == 0 {
             0.0
         } else {
-            closes[i] - closes[i - 1]
+            close(i) - close(i - 1)
         }
     };
     let (mut gain, mut loss) = (0.0, 0.0);
@@ -404,14 +410,21 @@ fn macd(closes: &[f64]) -> (f64, f64) {
 
 /// Mean true range of the last `p` bars; `TR_0 = H_0 - L_0`.
 fn atr(high: &[f64], low: &[f64], close: &[f64], p: usize) -> f64 {
-    let n = close.len();
+    atr_over(close.len(), p, |i| (high[i], low[i], close[i]))
+}
+
+/// Mean true range of the last `p` rows of an `n`-row frame whose row `i`
+/// is `bar(i) = (high, low, close)`. Shared with the incremental features.
+pub(super) fn atr_over(n: usize, p: usize, bar: impl Fn(usize) -> (f64, f64, f64)) -> f64 {
     let tr = |i: usize| {
-        let range = high[i] - low[i];
+        let (high, low, _) = bar(i);
+        let range = high - low;
         if i == 0 {
             return range;
         }
-        let up = (high[i] - close[i - 1]).abs();
-        let down = (low[i] - close[i - 1]).abs();
+        let (_, _, prev) = bar(i - 1);
+        let up = (high - prev).abs();
+        let down = (low - prev).abs();
         if range.is_nan() || up.is_nan() || down.is_nan() {
             f64::NAN
         } else {

@@ -60,7 +60,7 @@ use self::macd::SlidingMacd;
 use self::ring::Ring;
 // The batch's own helpers, so that the arithmetic (and every rounding) is
 // the same.
-use super::batch::{mean, ratio, sample_std};
+use super::batch::{atr_over, mean, ratio, rsi_over, sample_std};
 use super::kind::{Feature, ATR_PERIOD, WINDOW_20, WINDOW_52W};
 
 /// Most distinct features a set may hold (one bit each in the warm mask).
@@ -464,52 +464,20 @@ impl FeatureState {
     /// RSI over the last `p` close changes of an `n`-row frame, `d_0 = 0`
     /// for the frame's first row (as the batch).
     fn rsi(&self, p: usize, n: usize) -> f64 {
-        let close = |row: usize| self.closes.back(n - 1 - row);
-        let change = |row: usize| {
-            if row == 0 {
-                0.0
-            } else {
-                close(row) - close(row - 1)
-            }
-        };
-        let (mut gain, mut loss) = (0.0, 0.0);
-        for row in n - p..n {
-            let d = change(row);
-            gain += positive_part(d);
-            loss += positive_part(-d);
-        }
-        if !(gain.is_finite() && loss.is_finite()) {
-            return f64::NAN;
-        }
-        let g = gain / p as f64;
-        let l = loss / p as f64;
-        if l == 0.0 {
-            return f64::NAN;
-        }
-        100.0 - 100.0 / (1.0 + g / l)
+        rsi_over(n, p, |row| self.closes.back(n - 1 - row))
     }
 
     /// Mean true range of the last `p` rows of an `n`-row frame;
     /// `TR_0 = H_0 - L_0` for the frame's first row (as the batch).
     fn atr(&self, p: usize, n: usize) -> f64 {
-        let back = |row: usize| n - 1 - row;
-        let tr = |row: usize| {
-            let (high, low) = (self.highs.back(back(row)), self.lows.back(back(row)));
-            let range = high - low;
-            if row == 0 {
-                return range;
-            }
-            let prev = self.closes.back(back(row - 1));
-            let up = (high - prev).abs();
-            let down = (low - prev).abs();
-            if range.is_nan() || up.is_nan() || down.is_nan() {
-                f64::NAN
-            } else {
-                range.max(up).max(down)
-            }
-        };
-        let sum: f64 = (n - p..n).map(tr).sum();
-        sum / p as f64
+        atr_over(n, p, |row| {
+            let back = n - 1 - row;
+            (
+                self.highs.back(back),
+                self.lows.back(back),
+                self.closes.back(back),
+            )
+        })
     }
 
     /// Every feature's current value, in set order, into `out` (extra
@@ -622,15 +590,6 @@ impl ModelFeatures {
         } else {
             RowStatus::Ready
         }
-    }
-}
-
-/// `max(x, 0)` that keeps NaN.
-fn positive_part(x: f64) -> f64 {
-    if x.is_nan() || x > 0.0 {
-        x
-    } else {
-        0.0
     }
 }
 
