@@ -5,9 +5,11 @@
 //! thread and allocates nothing.
 
 pub mod artifact;
+pub mod backend;
 pub mod lightgbm;
 pub mod ltw;
 pub mod meta;
+pub mod predict;
 pub mod tree;
 
 /// One loaded model that predicts one row of features.

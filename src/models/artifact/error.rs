@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::features::kind::CATALOGUE;
+use crate::models::artifact::ModelFormat;
 use crate::models::meta::{MetaProblem, META_FILE};
 
 /// The exporter that writes the run layout (model file, `model_meta.json`
@@ -107,6 +108,17 @@ pub enum ArtifactProblem {
     DuplicateModel { model: String, other: PathBuf },
     #[error("{count} models: at most {max} are supported")]
     TooManyModels { count: usize, max: usize },
+    #[error("the engine cannot compute the run's features: {message}")]
+    FeatureSet { message: String },
+    #[error("cannot load the {} model: {message}", .format.name())]
+    Backend {
+        format: ModelFormat,
+        /// The back-end's own account of the problem.
+        message: String,
+        /// The back-end's fix, when it has a more precise one than
+        /// re-exporting.
+        fix: Option<String>,
+    },
     #[error(
         "model {model} needs {warmup_bars} bars to warm up, but data.history_bars keeps \
          only {history_bars}"
@@ -246,6 +258,18 @@ impl ArtifactError {
                 "remove families or targets from the run, or leave horizons out of `horizons`"
                     .into()
             }
+            ArtifactProblem::FeatureSet { .. } => format!(
+                "the models together may use at most {} distinct features over \
+                 data.history_bars bars: retrain some of them on fewer features",
+                crate::features::incremental::MAX_FEATURES
+            )
+            .into(),
+            ArtifactProblem::Backend { fix: Some(fix), .. } => fix.clone().into(),
+            ArtifactProblem::Backend { fix: None, .. } => format!(
+                "re-export the model with `python {EXPORT_TOOL}`, or copy the file again from \
+                 the training run"
+            )
+            .into(),
             ArtifactProblem::WarmupExceedsHistory { warmup_bars, .. } => {
                 format!("raise data.history_bars to at least {warmup_bars}").into()
             }
