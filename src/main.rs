@@ -65,6 +65,10 @@ enum ModelsCommand {
         /// Where bare run ids are looked up (`<results>/runs/<run_id>/`).
         #[arg(long, default_value = artifact::DEFAULT_RESULTS_DIR)]
         results: PathBuf,
+        /// List the run without opening its model files (by default each
+        /// is opened through its back-end, as start-up does).
+        #[arg(long)]
+        no_load: bool,
     },
     /// Convert a LightGBM text model (`model.txt`) into the engine's
     /// memory-mapped weight file (`.ltw`, tree ensemble); print a one-line
@@ -104,7 +108,8 @@ fn main() -> ExitCode {
                 run,
                 config,
                 results,
-            } => run_models_inspect(&run, &config, &results),
+                no_load,
+            } => run_models_inspect(&run, &config, &results, !no_load),
             ModelsCommand::Convert { input, output } => run_models_convert(&input, &output),
         },
     }
@@ -113,7 +118,7 @@ fn main() -> ExitCode {
 /// Exit code of `models inspect` when the run cannot be loaded.
 const MODELS_ERROR_EXIT: u8 = 2;
 
-fn run_models_inspect(run: &Path, config_path: &Path, results: &Path) -> ExitCode {
+fn run_models_inspect(run: &Path, config_path: &Path, results: &Path, load: bool) -> ExitCode {
     let settings = match EngineConfig::load(config_path) {
         Ok(c) => PlanSettings::from_config(&c),
         Err(e) => {
@@ -129,14 +134,17 @@ fn run_models_inspect(run: &Path, config_path: &Path, results: &Path) -> ExitCod
             return ExitCode::from(MODELS_ERROR_EXIT);
         }
     };
-    let inspection = Inspection::run(&run_root, &settings);
+    let mut inspection = Inspection::run(&run_root, &settings);
+    if load {
+        inspection.load_backends();
+    }
     print!("{inspection}");
     let errors = inspection.errors();
     if errors.is_empty() {
         return ExitCode::SUCCESS;
     }
     eprintln!();
-    for e in errors {
+    for e in &errors {
         eprintln!("{e}");
     }
     eprintln!(

@@ -970,8 +970,9 @@ fn inspect_lists_a_good_run_and_exits_zero() {
     let results = dir.join("RESULTS");
     let root = results.join("runs/r7/20240105T093000");
     good_run(&root);
+    // The model files hold dummy bytes: list without opening them.
     let out = bin()
-        .args(["models", "inspect", "r7", "--config"])
+        .args(["models", "inspect", "r7", "--no-load", "--config"])
         .arg(config_file(&dir))
         .arg("--results")
         .arg(&results)
@@ -980,6 +981,7 @@ fn inspect_lists_a_good_run_and_exits_zero() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("model files: not opened"), "{stdout}");
     for needle in [
         "20240105T093000",
         "target fwd_ret_5m: horizon 5m, return",
@@ -1078,6 +1080,38 @@ fn inspect_reports_every_error_with_file_and_fix_and_exits_two() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+}
+
+#[test]
+fn inspect_opens_every_model_file_by_default() {
+    let dir = temp_dir("cli-open");
+    let root = dir.join("run");
+    good_run(&root);
+    let out = bin()
+        .args(["models", "inspect"])
+        .arg(&root)
+        .arg("--config")
+        .arg(config_file(&dir))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("model files: 7 models do not load"),
+        "{stdout}"
+    );
+    // Dummy bytes: each file is named with its back-end's complaint.
+    assert!(
+        stderr.contains("fwd_ret_5m/models/view=CROSS_SECTIONAL/family=LightGBM/model.txt")
+            && stderr.contains("cannot load the lightgbm-text model"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("cannot load the ltw model"), "{stderr}");
+    assert!(
+        stderr.contains("the run cannot be loaded: 7 errors"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@
 //! own preallocated scratch).
 
 use super::artifact::{ArtifactError, ArtifactProblem, ModelFormat, ModelInput, PlannedModel};
-use super::lightgbm::LightGbmModel;
+use super::lightgbm::{LightGbmModel, Objective};
 use super::ltw::LtwModel;
 use super::Predictor;
 
@@ -93,6 +93,32 @@ impl Backend {
         match self {
             Backend::LightGbm(_) => ModelFormat::LightGbmText,
             Backend::Ltw(_) => ModelFormat::Ltw,
+        }
+    }
+
+    /// One line for listings: format, shape and size.
+    #[allow(clippy::disallowed_macros)] // cold: `models inspect`
+    pub fn describe(&self) -> String {
+        match self {
+            Backend::LightGbm(m) => {
+                let e = m.ensemble();
+                format!(
+                    "LightGBM {}, {} trees, {} split nodes, {} inputs",
+                    match m.objective() {
+                        Objective::Regression => "regression".to_owned(),
+                        Objective::Binary { sigmoid } => format!("binary (sigmoid {sigmoid})"),
+                    },
+                    e.n_trees(),
+                    e.nodes().len(),
+                    e.n_features()
+                )
+            }
+            Backend::Ltw(m) => format!(
+                ".ltw {}, {} inputs, {} bytes memory-mapped",
+                m.kind(),
+                m.n_features(),
+                m.mapping().len()
+            ),
         }
     }
 

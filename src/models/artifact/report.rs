@@ -12,12 +12,20 @@ use std::path::Path;
 use super::error::{ArtifactError, ArtifactErrors};
 use super::scan::{ModelStatus, RunScan, TargetStatus};
 use super::{ModelInput, ModelPlan, PlanSettings};
+use crate::models::backend::Backend;
+use crate::models::predict::Predictors;
+use crate::types::ModelId;
 
-/// A scanned run and its plan (or every error that refuses it).
+/// A scanned run and its plan (or every error that refuses it), and,
+/// once [`Inspection::load_backends`] ran, its model files opened as
+/// start-up opens them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inspection {
     pub scan: RunScan,
     pub plan: Result<ModelPlan, ArtifactErrors>,
+    /// One description per model id, or every model file that does not
+    /// load; `None` until loaded (or when the plan failed).
+    pub backends: Option<Result<Vec<String>, ArtifactErrors>>,
 }
 
 impl Inspection {
@@ -25,17 +33,40 @@ impl Inspection {
     pub fn run(run_root: &Path, settings: &PlanSettings) -> Inspection {
         let scan = RunScan::scan(run_root, settings);
         let plan = ModelPlan::from_scan(&scan);
-        Inspection { scan, plan }
+        Inspection {
+            scan,
+            plan,
+            backends: None,
+        }
     }
 
-    /// Whether the engine would start with this run.
+    /// Open every model file of the plan through its back-end, as start-up
+    /// does (parse, map, check widths and names). Nothing to do when the
+    /// plan failed.
+    pub fn load_backends(&mut self) {
+        if let Ok(plan) = &self.plan {
+            self.backends = Some(Predictors::load(plan, self.scan.settings.history_bars).map(
+                |p| {
+                    (0..p.len())
+                        .filter_map(|i| p.backend(ModelId(i as u16)).map(Backend::describe))
+                        .collect()
+                },
+            ));
+        }
+    }
+
+    /// Whether the engine would start with this run (as far as inspected).
     pub fn is_loadable(&self) -> bool {
-        self.plan.is_ok()
+        self.errors().is_empty()
     }
 
     /// Every error, empty when loadable.
-    pub fn errors(&self) -> &[ArtifactError] {
-        &self.scan.errors
+    pub fn errors(&self) -> Vec<&ArtifactError> {
+        let backend_errors = match &self.backends {
+            Some(Err(errors)) => errors.0.as_slice(),
+            _ => &[],
+        };
+        self.scan.errors.iter().chain(backend_errors).collect()
     }
 }
 
@@ -136,6 +167,20 @@ impl fmt::Display for Inspection {
                     }
                 )?;
                 writeln!(f, "warm-up: {} bars", plan.warmup_bars())?;
+                match &self.backends {
+                    None => writeln!(f, "model files: not opened")?,
+                    Some(Err(errors)) => writeln!(
+                        f,
+                        "model files: {} do not load (see the errors)",
+                        count(errors.len(), "model")
+                    )?,
+                    Some(Ok(descriptions)) => {
+                        writeln!(f, "model files: all {} opened", descriptions.len())?;
+                        for (m, d) in plan.models().iter().zip(descriptions) {
+                            writeln!(f, "  {:>3} {}: {d}", m.id.0, m.name)?;
+                        }
+                    }
+                }
                 let barrier = plan.barrier_models().count();
                 writeln!(
                     f,
