@@ -14,6 +14,8 @@ use live_trading::conformance;
 use live_trading::models::artifact::{self, Inspection, PlanSettings};
 use live_trading::models::lightgbm::{LightGbmModel, Objective};
 use live_trading::models::ltw::{self, LtwModel};
+use live_trading::sim::dataset::{self, DatasetSpec};
+use live_trading::sim::SimParams;
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +48,39 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+    /// The seeded market simulator.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SimCommand {
+    /// Simulate sessions and write a training CSV for
+    /// tools/export_model.py: one row per symbol per bar with every
+    /// catalogue feature, `fwd_ret_<h>` per horizon and the base horizon's
+    /// barrier labels (schema in src/sim/dataset.rs and the README).
+    Dataset {
+        /// The CSV file to write (replaced when complete).
+        #[arg(long)]
+        out: PathBuf,
+        /// Trading days (weekdays from 2024-01-02).
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Simulator seed: the same seed writes the same bytes.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Symbols of the default universe (SPY, QQQ, AAPL, MSFT, NVDA,
+        /// IWM), comma-separated; ids follow this order. Default all.
+        #[arg(long, value_delimiter = ',')]
+        symbols: Vec<String>,
+        /// The engine config (horizons, volatility.bar_minutes,
+        /// volatility.vol_window, data.history_bars,
+        /// risk.session_timezone).
+        #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
     },
 }
 
@@ -112,6 +147,73 @@ fn main() -> ExitCode {
             } => run_models_inspect(&run, &config, &results, !no_load),
             ModelsCommand::Convert { input, output } => run_models_convert(&input, &output),
         },
+        Command::Sim {
+            command:
+                SimCommand::Dataset {
+                    out,
+                    days,
+                    seed,
+                    symbols,
+                    config,
+                },
+        } => run_sim_dataset(&out, days, seed, &symbols, &config),
+    }
+}
+
+/// Exit code of `sim dataset` when nothing was written.
+const SIM_ERROR_EXIT: u8 = 2;
+
+fn run_sim_dataset(
+    out: &Path,
+    days: u32,
+    seed: u64,
+    symbols: &[String],
+    config_path: &Path,
+) -> ExitCode {
+    let config = match EngineConfig::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("sim dataset: the config is invalid (see `live-trading config check`)");
+            return ExitCode::from(SIM_ERROR_EXIT);
+        }
+    };
+    let mut params = SimParams {
+        seed,
+        days,
+        bar_minutes: config.volatility.bar_minutes,
+        session_timezone: config.risk.session_timezone,
+        ..SimParams::default()
+    };
+    if !symbols.is_empty() {
+        if let Err(e) = params.select_symbols(symbols) {
+            eprintln!("sim dataset: {e}");
+            return ExitCode::from(SIM_ERROR_EXIT);
+        }
+    }
+    let bar_minutes = params.bar_minutes;
+    let spec = DatasetSpec::from_config(&config);
+    match dataset::write_file(out, params, &spec) {
+        Ok(s) => {
+            println!(
+                "{}: {} rows, {} symbols x {} bars of {bar_minutes} min, {} day{} \
+                 ({} to {}), seed {seed}",
+                out.display(),
+                s.rows,
+                s.symbols,
+                s.bars_per_symbol,
+                s.days,
+                if s.days == 1 { "" } else { "s" },
+                live_trading::iso::format(s.first),
+                live_trading::iso::format(s.last),
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sim dataset: {e}");
+            eprintln!("sim dataset: {} was not written", out.display());
+            ExitCode::from(SIM_ERROR_EXIT)
+        }
     }
 }
 

@@ -33,6 +33,7 @@ use live_trading::pipeline::size::{
 };
 use live_trading::pipeline::standardize::{StandardizeParams, Standardizer};
 use live_trading::pipeline::temperature::Temperature;
+use live_trading::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::testkit::{Scenario, SplitMix, START};
 use live_trading::types::{Bps, HorizonId, ModelId, Nanos, Qty, Side, SymbolId, SymbolOrder};
 
@@ -423,4 +424,29 @@ fn features_and_tree_prediction_allocate_nothing() {
     });
     assert_eq!(n_alloc, 0, "allocations in 3000 warmed-up bars");
     assert!(predictions > 3_000, "the model must predict on warm rows");
+}
+
+/// The market simulator (the feed thread's default source) allocates
+/// nothing after construction: every quote and bar of three sessions,
+/// across bar and session boundaries.
+#[test]
+fn market_simulator_allocates_nothing_after_construction() {
+    let params = SimParams {
+        days: 3,
+        ..SimParams::default()
+    };
+    let per_session = 390 * params.symbols.len() as u64;
+    let mut sim = MarketSim::new(params).unwrap();
+    let (mut quotes, mut bars) = (0u64, 0u64);
+    let n_alloc = allocations(|| {
+        while let Some(event) = sim.next_event() {
+            match event {
+                SimEvent::Quote { .. } => quotes += 1,
+                SimEvent::Bar { .. } => bars += 1,
+            }
+        }
+    });
+    assert_eq!(n_alloc, 0, "allocations in {} events", quotes + bars);
+    assert_eq!(bars, 3 * per_session);
+    assert_eq!(quotes, 6 * bars);
 }
