@@ -8,8 +8,8 @@
 //! - [`horizon`]: the configured horizons and model target names;
 //! - [`iso`]: ISO-8601 timestamps at the edges;
 //! - [`config`]: YAML → validated engine config;
-//! - [`sim`]: the seeded market simulator (the default feed) and its
-//!   training dataset;
+//! - [`feed`]: market-data feeds: the seeded market simulator (the default
+//!   feed) and its training dataset;
 //! - [`market`]: per-symbol market state (volatility);
 //! - [`features`]: features computed from bars;
 //! - [`models`]: run artifacts, checksums and prediction back-ends;
@@ -23,13 +23,13 @@ pub mod broker;
 pub mod config;
 pub mod conformance;
 pub mod features;
+pub mod feed;
 pub mod horizon;
 pub mod iso;
 pub mod learning;
 pub mod market;
 pub mod models;
 pub mod pipeline;
-pub mod sim;
 mod suggest;
 pub mod testkit;
 pub mod types;

@@ -11,11 +11,11 @@ use clap::{Parser, Subcommand};
 
 use live_trading::config::{self, EngineConfig, Symbols};
 use live_trading::conformance;
+use live_trading::feed::sim::dataset::{self, DatasetSpec};
+use live_trading::feed::sim::SimParams;
 use live_trading::models::artifact::{self, Inspection, PlanSettings};
 use live_trading::models::lightgbm::{LightGbmModel, Objective};
 use live_trading::models::ltw::{self, LtwModel};
-use live_trading::sim::dataset::{self, DatasetSpec};
-use live_trading::sim::SimParams;
 
 #[derive(Parser)]
 #[command(
@@ -61,7 +61,7 @@ enum SimCommand {
     /// Simulate sessions and write a training CSV for
     /// tools/export_model.py: one row per symbol per bar with every
     /// catalogue feature, `fwd_ret_<h>` per horizon and the base horizon's
-    /// barrier labels (schema in src/sim/dataset.rs and the README).
+    /// barrier labels (schema in src/feed/sim/dataset.rs and the README).
     Dataset {
         /// The CSV file to write (replaced when complete).
         #[arg(long)]

@@ -14,6 +14,7 @@ use std::cell::Cell;
 
 use live_trading::broker::paper::{PaperBroker, PaperParams};
 use live_trading::features::{Feature, FeatureSet, FeatureState};
+use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::learning::bandit::{Bandit, BanditParams};
 use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
@@ -33,7 +34,6 @@ use live_trading::pipeline::size::{
 };
 use live_trading::pipeline::standardize::{StandardizeParams, Standardizer};
 use live_trading::pipeline::temperature::Temperature;
-use live_trading::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::testkit::{Scenario, SplitMix, START};
 use live_trading::types::{Bps, HorizonId, ModelId, Nanos, Qty, Side, SymbolId, SymbolOrder};
 

@@ -22,9 +22,9 @@ use chrono_tz::Tz;
 
 use live_trading::features::kind::CATALOGUE;
 use live_trading::features::{compute, BarFrame};
+use live_trading::feed::sim::dataset::{self, DatasetSpec};
+use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::iso;
-use live_trading::sim::dataset::{self, DatasetSpec};
-use live_trading::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::types::{Frac, Nanos};
 
 fn params(days: u32, seed: u64) -> SimParams {

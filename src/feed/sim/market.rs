@@ -246,7 +246,7 @@ impl Symbol {
 /// allocates nothing.
 ///
 /// ```
-/// use live_trading::sim::{MarketSim, SimEvent, SimParams};
+/// use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
 ///
 /// let mut params = SimParams::default();
 /// params.days = 1;
