@@ -221,7 +221,9 @@ pub struct Fixtures {
     feature_state: FeatureState,
     feature_values: Vec<f64>,
     lgbm: LightGbmModel,
-    lgbm_row: Vec<f32>,
+    /// Rows of standard-normal features, cycled: varied inputs, so that the
+    /// walk's branches are as unpredictable as with market data.
+    lgbm_rows: Vec<Vec<f32>>,
     /// Tape frame chosen by [`Fixtures::prepare`].
     at: usize,
     /// How the measured whole decisions ended, by reason code.
@@ -323,7 +325,7 @@ impl Fixtures {
             bar_close: 100.0,
             feature_state: FeatureState::new(&feature_set),
             feature_values: vec![0.0; feature_set.len()],
-            lgbm_row: vec![0.0; lgbm.n_features()],
+            lgbm_rows: normal_rows(1024, lgbm.n_features(), 17),
             lgbm,
         };
         f.broker
@@ -532,8 +534,8 @@ impl Fixtures {
                 black_box(&self.feature_values);
             }
             Stage::LightGbm => {
-                self.lgbm_row[0] = self.rng.unit() as f32;
-                black_box(self.lgbm.predict(black_box(&self.lgbm_row)));
+                let row = &self.lgbm_rows[(k % self.lgbm_rows.len() as u64) as usize];
+                black_box(self.lgbm.predict(black_box(row)));
             }
             Stage::CycleStart => self.cycle_start(),
             Stage::Decision | Stage::DecisionInCycle => self.decision(),
@@ -647,4 +649,19 @@ fn confidence_inputs() -> ConfidenceInputs {
         adv_usd: Some(1e8),
         planned_notional: 5_000.0,
     }
+}
+
+/// `n` rows of `k` standard-normal values (Box–Muller), as `f32`.
+pub fn normal_rows(n: usize, k: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = SplitMix::new(seed);
+    (0..n)
+        .map(|_| {
+            (0..k)
+                .map(|_| {
+                    let (u, v) = (rng.unit().max(1e-12), rng.unit());
+                    ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32
+                })
+                .collect()
+        })
+        .collect()
 }
