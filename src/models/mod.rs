@@ -8,6 +8,7 @@ pub mod artifact;
 pub mod lightgbm;
 pub mod ltw;
 pub mod meta;
+pub mod onnx;
 pub mod tree;
 
 /// One loaded model that predicts one row of features.
