@@ -12,6 +12,7 @@
 use super::artifact::{ArtifactError, ArtifactProblem, ModelFormat, ModelInput, PlannedModel};
 use super::lightgbm::{LightGbmModel, Objective};
 use super::ltw::LtwModel;
+use super::onnx::{OnnxEngine, OnnxModel};
 use super::Predictor;
 
 /// A model file, loaded.
@@ -21,6 +22,9 @@ pub enum Backend {
     LightGbm(LightGbmModel),
     /// `model.ltw`, memory-mapped.
     Ltw(LtwModel),
+    /// `model.onnx`, lowered to a native row program (or run by tract's
+    /// plan when the graph has an op the lowering lacks).
+    Onnx(OnnxModel),
 }
 
 impl Backend {
@@ -60,16 +64,10 @@ impl Backend {
                     .map_err(|e| fail(e.kind.to_string(), Some(e.kind.fix().to_owned())))?;
                 Backend::Ltw(ltw)
             }
-            ModelFormat::Onnx => {
-                return Err(fail(
-                    "the ONNX back-end is not part of this build".to_owned(),
-                    Some(
-                        "convert the model to LightGBM text or .ltw, or use a build with the \
-                         ONNX back-end"
-                            .to_owned(),
-                    ),
-                ))
-            }
+            ModelFormat::Onnx => Backend::Onnx(
+                OnnxModel::load(path, width)
+                    .map_err(|e| fail(e.problem.to_string(), Some(e.fix().into_owned())))?,
+            ),
         };
         if backend.n_features() != width {
             return Err(fail(
@@ -93,6 +91,7 @@ impl Backend {
         match self {
             Backend::LightGbm(_) => ModelFormat::LightGbmText,
             Backend::Ltw(_) => ModelFormat::Ltw,
+            Backend::Onnx(_) => ModelFormat::Onnx,
         }
     }
 
@@ -119,13 +118,14 @@ impl Backend {
                 m.n_features(),
                 m.mapping().len()
             ),
+            Backend::Onnx(m) => format!("ONNX, {}", m.describe()),
         }
     }
 
-    /// Whether a prediction allocates (a back-end that runs a general graph
-    /// interpreter may); every native back-end is allocation-free.
+    /// Whether a prediction allocates: only an ONNX graph left to tract's
+    /// plan does (tract allocates its tensors per run); start-up warns.
     pub fn allocates(&self) -> bool {
-        false
+        matches!(self, Backend::Onnx(m) if m.engine() == OnnxEngine::Tract)
     }
 }
 
@@ -135,6 +135,7 @@ impl Predictor for Backend {
         match self {
             Backend::LightGbm(m) => m.n_features(),
             Backend::Ltw(m) => m.n_features(),
+            Backend::Onnx(m) => m.n_features(),
         }
     }
 
@@ -143,6 +144,7 @@ impl Predictor for Backend {
         match self {
             Backend::LightGbm(m) => m.predict_f32(row),
             Backend::Ltw(m) => m.predict_f32(row),
+            Backend::Onnx(m) => m.predict(row),
         }
     }
 }

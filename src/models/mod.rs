@@ -9,6 +9,7 @@ pub mod backend;
 pub mod lightgbm;
 pub mod ltw;
 pub mod meta;
+pub mod onnx;
 pub mod predict;
 pub mod tree;
 
