@@ -711,7 +711,8 @@ fn xgboost_json_is_not_supported_yet() {
     assert_eq!(problem, ArtifactProblem::XgboostJson);
     let text = errors(&root, &settings()).to_string();
     assert!(
-        text.contains("tools/export_model.py --from-xgboost"),
+        text.contains("retrain the model with LightGBM")
+            && text.contains("tools/export_model.py --from-lightgbm model.txt --out"),
         "{text}"
     );
 }

@@ -450,3 +450,69 @@ fn market_simulator_allocates_nothing_after_construction() {
     assert_eq!(bars, 3 * per_session);
     assert_eq!(quotes, 6 * bars);
 }
+
+#[test]
+fn predicting_the_sample_run_allocates_nothing() {
+    use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
+    use live_trading::market::Bar;
+    use live_trading::models::artifact::{ModelPlan, PlanSettings};
+    use live_trading::models::predict::Predictors;
+
+    let run = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/sample-run");
+    let plan = ModelPlan::load(&run, &PlanSettings::default()).unwrap();
+    let mut predictors = Predictors::load(&plan, 300).unwrap();
+    predictors.warm_up();
+    let mut sim = MarketSim::new(SimParams {
+        days: 2,
+        ..SimParams::default()
+    })
+    .unwrap();
+    let n = sim.symbols().len();
+    let mut features: Vec<FeatureState> = (0..n)
+        .map(|_| FeatureState::new(predictors.feature_set()))
+        .collect();
+    let mut symbols: Vec<_> = (0..n).map(|_| predictors.symbol_state()).collect();
+    let mut out = vec![0.0; predictors.len()];
+    let mut predicted = 0u64;
+    let mut step = |sim: &mut MarketSim| -> bool {
+        let Some(event) = sim.next_event() else {
+            return false;
+        };
+        if let SimEvent::Bar {
+            symbol,
+            end,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        } = event
+        {
+            let i = symbol.index();
+            features[i].push_bar(open, high, low, close, volume);
+            let bar = Bar {
+                end,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            };
+            predictors.on_bar(&mut symbols[i], &features[i], &bar);
+            predicted += u64::from(
+                predictors
+                    .predict(&symbols[i], &features[i], &mut out)
+                    .predicted,
+            );
+        }
+        true
+    };
+    // Warm up on the first 100 bars of every symbol.
+    let warm_up = 100 * n * 7;
+    for _ in 0..warm_up {
+        assert!(step(&mut sim));
+    }
+    let n_alloc = allocations(|| while step(&mut sim) {});
+    assert_eq!(n_alloc, 0, "allocations predicting 24 models per bar");
+    assert!(predicted > 24 * 600 * n as u64, "{predicted} predictions");
+}

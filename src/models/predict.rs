@@ -198,6 +198,12 @@ impl Predictors {
         self.slots.get(id.index()).map(|s| &s.backend)
     }
 
+    /// The back-end of model `id`, to predict with it directly (tests,
+    /// benches).
+    pub fn backend_mut(&mut self, id: ModelId) -> Option<&mut Backend> {
+        self.slots.get_mut(id.index()).map(|s| &mut s.backend)
+    }
+
     /// Fresh per-symbol state: empty FIFOs for the sequential models (cold).
     pub fn symbol_state(&self) -> SymbolModels {
         SymbolModels {

@@ -192,9 +192,11 @@ impl ArtifactError {
                     .parent()
                     .map_or_else(|| ".".to_owned(), |d| d.display().to_string());
                 format!(
-                    "convert it to ONNX: `python {EXPORT_TOOL} --from-xgboost {path} --out {out}` \
-                     writes model.onnx and updates {META_FILE} with its model_checksum; then \
-                     remove model.json"
+                    "retrain the model with LightGBM and export it: `python {EXPORT_TOOL} \
+                     --from-lightgbm model.txt --out {out}` (or `--from-pickle` for a pickled \
+                     LGBMRegressor) writes model.txt and {META_FILE} with its model_checksum; \
+                     then remove model.json (no converter turns XGBoost trees into ops the \
+                     engine runs)"
                 )
                 .into()
             }
