@@ -15,7 +15,12 @@ use live_trading::learning::bandit::{Bandit, BanditParams};
 use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
 use live_trading::market::Quote;
-use live_trading::models::lightgbm::LightGbmModel;
+use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
+use live_trading::models::artifact::{ModelPlan, PlanSettings};
+use live_trading::models::lightgbm::{LightGbmModel, Objective};
+use live_trading::models::ltw::{self, LtwModel};
+use live_trading::models::onnx::{OnnxEngine, OnnxModel};
+use live_trading::models::predict::{Predictors, SymbolModels};
 use live_trading::models::Predictor;
 use live_trading::pipeline::arbitrate::{Arbiter, ArbiterInput, ArbiterParams, HorizonScore};
 use live_trading::pipeline::blend::{BlendEntry, BlendParams, HorizonBlender};
@@ -65,6 +70,15 @@ pub enum Stage {
     FeaturesBar,
     /// One row through the 50-tree LightGBM regression fixture.
     LightGbm,
+    /// One row through a linear `.ltw` model (32 features, memory-mapped).
+    LtwLinear,
+    /// One row through a 200-tree LightGBM model (31 leaves, 32 features).
+    LightGbm200,
+    /// One row through an ONNX MLP 32 → 64 → 32 → 1 (native row program).
+    OnnxMlp,
+    /// The sample run for one symbol: 24 models (6 horizons × 3 families
+    /// and 6 barrier classifiers), rows gathered from its features.
+    PredictAll,
     /// Cycle start: guardrail check, realisation of due predictions, IC
     /// refresh of the models that received pairs.
     CycleStart,
@@ -80,7 +94,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 23] = [
+    pub const ALL: [Stage; 27] = [
         Stage::Volatility,
         Stage::Zscore,
         Stage::Confidence,
@@ -100,6 +114,10 @@ impl Stage {
         Stage::Reward,
         Stage::FeaturesBar,
         Stage::LightGbm,
+        Stage::LtwLinear,
+        Stage::LightGbm200,
+        Stage::OnnxMlp,
+        Stage::PredictAll,
         Stage::CycleStart,
         Stage::Decision,
         Stage::DecisionInCycle,
@@ -127,6 +145,10 @@ impl Stage {
             Stage::Reward => "reward",
             Stage::FeaturesBar => "features_bar",
             Stage::LightGbm => "lightgbm_predict",
+            Stage::LtwLinear => "ltw_linear_predict",
+            Stage::LightGbm200 => "lightgbm_200_predict",
+            Stage::OnnxMlp => "onnx_mlp_predict",
+            Stage::PredictAll => "predict_all_horizons",
             Stage::CycleStart => "cycle_start",
             Stage::Decision => "full_decision",
             Stage::DecisionInCycle => "full_decision_in_cycle",
@@ -154,6 +176,10 @@ impl Stage {
             Stage::Bandit => "Exp3-IX update + preference factors",
             Stage::FeaturesBar => "push a bar: all 29 features, 300-bar frame (MACD reruns it)",
             Stage::LightGbm => "predict one row, 50-tree regression model",
+            Stage::LtwLinear => "predict one row, linear .ltw, 32 features, memory-mapped",
+            Stage::LightGbm200 => "predict one row, LightGBM 200 trees x 31 leaves, 32 features",
+            Stage::OnnxMlp => "predict one row, ONNX MLP 32-64-32-1 (native row program)",
+            Stage::PredictAll => "sample run, 1 symbol: 24 models (6 horizons x 3 + 6 barrier)",
             Stage::Reward => "apply a fill to an episode",
             Stage::CycleStart => {
                 "guardrail check, realise 8 symbols x 18 models' pairs, refresh IC"
@@ -224,6 +250,7 @@ pub struct Fixtures {
     /// Rows of standard-normal features, cycled: varied inputs, so that the
     /// walk's branches are as unpredictable as with market data.
     lgbm_rows: Vec<Vec<f32>>,
+    models: ModelBench,
     /// Tape frame chosen by [`Fixtures::prepare`].
     at: usize,
     /// How the measured whole decisions ended, by reason code.
@@ -326,6 +353,7 @@ impl Fixtures {
             feature_state: FeatureState::new(&feature_set),
             feature_values: vec![0.0; feature_set.len()],
             lgbm_rows: normal_rows(1024, lgbm.n_features(), 17),
+            models: ModelBench::new(),
             lgbm,
         };
         f.broker
@@ -537,6 +565,27 @@ impl Fixtures {
                 let row = &self.lgbm_rows[(k % self.lgbm_rows.len() as u64) as usize];
                 black_box(self.lgbm.predict(black_box(row)));
             }
+            Stage::LtwLinear => {
+                let m = &mut self.models;
+                let row = &m.rows[(k % m.rows.len() as u64) as usize];
+                black_box(m.linear.predict(black_box(row)));
+            }
+            Stage::LightGbm200 => {
+                let m = &mut self.models;
+                let row = &m.rows[(k % m.rows.len() as u64) as usize];
+                black_box(m.lgbm_200.predict(black_box(row)));
+            }
+            Stage::OnnxMlp => {
+                let m = &mut self.models;
+                let row = &m.rows[(k % m.rows.len() as u64) as usize];
+                black_box(m.mlp.predict(black_box(row)));
+            }
+            Stage::PredictAll => {
+                let m = &mut self.models;
+                let state = &m.states[(k % m.states.len() as u64) as usize];
+                black_box(m.predictors.predict(&m.symbol, state, &mut m.out));
+                black_box(&m.out);
+            }
             Stage::CycleStart => self.cycle_start(),
             Stage::Decision | Stage::DecisionInCycle => self.decision(),
             Stage::Cycle => self.cycle(),
@@ -664,4 +713,79 @@ pub fn normal_rows(n: usize, k: usize, seed: u64) -> Vec<Vec<f32>> {
                 .collect()
         })
         .collect()
+}
+
+/// The model back-ends' fixtures: the three single-row benches and
+/// the sample run.
+struct ModelBench {
+    rows: Vec<Vec<f32>>,
+    linear: LtwModel,
+    lgbm_200: LightGbmModel,
+    mlp: OnnxModel,
+    predictors: Predictors,
+    symbol: SymbolModels,
+    /// Feature states of one simulated symbol at 64 bars after warm-up,
+    /// cycled so that every call predicts another row.
+    states: Vec<FeatureState>,
+    out: Vec<f64>,
+}
+
+impl ModelBench {
+    fn new() -> ModelBench {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let bench = root.join("tests/data/models/bench");
+        let rows = normal_rows(1024, 32, 23);
+        // A linear .ltw of 32 weights, written where it is mapped from.
+        let ltw_path = std::env::temp_dir().join(format!("lt-bench-{}.ltw", std::process::id()));
+        let weights: Vec<f64> = normal_rows(1, 32, 5)[0].iter().map(|&w| f64::from(w)).collect();
+        ltw::write_linear(&ltw_path, &weights, 0.01, Objective::Regression).expect("write .ltw");
+        let linear = LtwModel::open(&ltw_path).expect("linear .ltw");
+        let _ = std::fs::remove_file(&ltw_path); // the mapping stays valid
+        let lgbm_200 = LightGbmModel::load(bench.join("lightgbm_200.txt")).expect("200 trees");
+        let mlp = OnnxModel::load(&bench.join("mlp.onnx"), 32).expect("MLP");
+        assert_eq!(mlp.engine(), OnnxEngine::Native);
+
+        let plan = ModelPlan::load(&root.join("config/sample-run"), &PlanSettings::default())
+            .expect("sample run");
+        let mut predictors = Predictors::load(&plan, 300).expect("sample run back-ends");
+        predictors.warm_up();
+        let symbol = predictors.symbol_state();
+        let mut sim = MarketSim::new(SimParams {
+            days: 1,
+            ..SimParams::default()
+        })
+        .expect("simulator");
+        let mut state = FeatureState::new(predictors.feature_set());
+        let mut states = Vec::new();
+        let mut bars = 0;
+        while let Some(event) = sim.next_event() {
+            if let SimEvent::Bar {
+                symbol: SymbolId(0),
+                open,
+                high,
+                low,
+                close,
+                volume,
+                ..
+            } = event
+            {
+                state.push_bar(open, high, low, close, volume);
+                bars += 1;
+                if bars > 60 && bars % 5 == 0 && states.len() < 64 {
+                    states.push(state.clone());
+                }
+            }
+        }
+        let out = vec![0.0; predictors.len()];
+        ModelBench {
+            rows,
+            linear,
+            lgbm_200,
+            mlp,
+            predictors,
+            symbol,
+            states,
+            out,
+        }
+    }
 }
