@@ -1,5 +1,5 @@
 //! One loaded model file behind the [`Predictor`] trait: the back-end a
-//! [`PlannedModel`](super::artifact::PlannedModel) names, opened and checked
+//! [`PlannedModel`] names, opened and checked
 //! against its metadata.
 //!
 //! [`Backend::load`] is cold (start-up): it reads or maps the file, checks
