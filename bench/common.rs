@@ -11,11 +11,11 @@ use std::hint::black_box;
 
 use live_trading::broker::paper::{PaperBroker, PaperParams};
 use live_trading::features::{Feature, FeatureSet, FeatureState};
+use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::learning::bandit::{Bandit, BanditParams};
 use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
 use live_trading::market::Quote;
-use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
 use live_trading::models::artifact::{ModelPlan, PlanSettings};
 use live_trading::models::lightgbm::{LightGbmModel, Objective};
 use live_trading::models::ltw::{self, LtwModel};
@@ -737,7 +737,10 @@ impl ModelBench {
         let rows = normal_rows(1024, 32, 23);
         // A linear .ltw of 32 weights, written where it is mapped from.
         let ltw_path = std::env::temp_dir().join(format!("lt-bench-{}.ltw", std::process::id()));
-        let weights: Vec<f64> = normal_rows(1, 32, 5)[0].iter().map(|&w| f64::from(w)).collect();
+        let weights: Vec<f64> = normal_rows(1, 32, 5)[0]
+            .iter()
+            .map(|&w| f64::from(w))
+            .collect();
         ltw::write_linear(&ltw_path, &weights, 0.01, Objective::Regression).expect("write .ltw");
         let linear = LtwModel::open(&ltw_path).expect("linear .ltw");
         let _ = std::fs::remove_file(&ltw_path); // the mapping stays valid

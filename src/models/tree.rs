@@ -135,23 +135,22 @@ pub struct Node {
 }
 
 impl Node {
-    /// Whether the walk goes left for feature value `x` (already widened).
+    /// The child the walk takes for feature value `x` (already widened),
+    /// after the missing-value rules of the module doc. Branch-free: the
+    /// rules combine as bits and the child is picked by index, so a walk
+    /// costs no mispredicted branches however random the rows are.
     #[inline(always)]
-    fn goes_left(&self, x: f64) -> bool {
+    fn next(&self, x: f64) -> u32 {
+        let nan = x.is_nan();
+        // NaN reads as 0.0 except under missing type NaN, where it is
+        // missing; |x| <= kZeroThreshold is zero (LightGBM drops it).
+        let zeroed = nan | (x.abs() <= K_ZERO_THRESHOLD);
+        let x = f64::from_bits(x.to_bits() & (u64::from(!zeroed)).wrapping_neg());
         let missing = self.decision & MISSING_TYPE_MASK;
-        if x.is_nan() {
-            return if missing == MISSING_NONE {
-                0.0 <= self.threshold
-            } else {
-                self.decision & DEFAULT_LEFT != 0
-            };
-        }
-        // |x| <= kZeroThreshold is zero: LightGBM never sees such a value.
-        let x = if x.abs() <= K_ZERO_THRESHOLD { 0.0 } else { x };
-        if missing == MISSING_ZERO && x == 0.0 {
-            return self.decision & DEFAULT_LEFT != 0;
-        }
-        x <= self.threshold
+        let default = ((missing == MISSING_ZERO) & (x == 0.0)) | ((missing == MISSING_NAN) & nan);
+        let default_left = self.decision & DEFAULT_LEFT != 0;
+        let left = (default & default_left) | (!default & (x <= self.threshold));
+        [self.right, self.left][usize::from(left)]
     }
 }
 
@@ -219,6 +218,8 @@ impl std::fmt::Display for RefSite {
 #[derive(Debug, Clone, Copy)]
 pub struct TreeView<'a> {
     n_features: usize,
+    /// Some split has missing type `Zero` (see [`TreeView::sum_f32`]).
+    zero_missing: bool,
     nodes: &'a [Node],
     leaf_values: &'a [f64],
     roots: &'a [u32],
@@ -235,6 +236,7 @@ impl<'a> TreeView<'a> {
         validate(n_features, nodes, leaf_values, roots)?;
         Ok(TreeView {
             n_features,
+            zero_missing: zero_missing(nodes),
             nodes,
             leaf_values,
             roots,
@@ -285,30 +287,107 @@ impl<'a> TreeView<'a> {
         if row.len() != self.n_features {
             return None;
         }
-        let mut sum = 0.0;
-        for &root in self.roots {
-            let mut at = root;
-            // Terminates: validation proved every walk from a root reaches a
-            // leaf within `nodes.len()` steps. The `?`s cannot fire after it.
-            while at & LEAF_BIT == 0 {
-                let node = self.nodes.get(at as usize)?;
-                let x: f64 = (*row.get(node.feature as usize)?).into();
-                at = if node.goes_left(x) {
-                    node.left
-                } else {
-                    node.right
-                };
+        // The common case: no NaN in the row (the predict stage never
+        // passes one) and no split treating zero as missing. Then every
+        // rule of the module doc reduces to `x <= threshold` on the row with
+        // |x| <= kZeroThreshold read as zero, prepared once per row.
+        if !self.zero_missing && row.len() <= FAST_ROW {
+            let mut xs = [0.0f64; FAST_ROW];
+            let mut nan = false;
+            for (d, &v) in xs.iter_mut().zip(row) {
+                let x: f64 = v.into();
+                nan |= x.is_nan();
+                *d = if x.abs() <= K_ZERO_THRESHOLD { 0.0 } else { x };
             }
-            sum += *self.leaf_values.get((at & !LEAF_BIT) as usize)?;
+            if !nan {
+                return self.sum_plain(xs.get(..row.len())?);
+            }
+        }
+        let mut sum = 0.0;
+        for group in self.roots.chunks(LANES) {
+            // Terminates: validation proved every walk from a root reaches
+            // a leaf within `nodes.len()` steps. The `?`s cannot fire after
+            // it. A finished walk keeps its leaf and reads node 0 (which
+            // exists while any walk is unfinished); lanes past the group
+            // start on leaf 0 and are not summed.
+            let (mut at, mut all) = lanes(group);
+            while all == 0 {
+                all = LEAF_BIT;
+                for a in at.iter_mut() {
+                    let done = *a & LEAF_BIT != 0;
+                    let node = self.nodes.get((*a * u32::from(!done)) as usize)?;
+                    let x: f64 = (*row.get(node.feature as usize)?).into();
+                    *a = [node.next(x), *a][usize::from(done)];
+                    all &= *a;
+                }
+            }
+            // Tree order, starting from 0.0: LightGBM's order, so the sum
+            // is bit-identical.
+            for &leaf in at.iter().take(group.len()) {
+                sum += *self.leaf_values.get((leaf & !LEAF_BIT) as usize)?;
+            }
         }
         Some(sum)
     }
+
+    /// [`Self::sum`] for a prepared row without NaN, when no split treats
+    /// zero as missing: `x <= threshold` decides every split.
+    #[inline(always)]
+    fn sum_plain(&self, xs: &[f64]) -> Option<f64> {
+        let mut sum = 0.0;
+        for group in self.roots.chunks(LANES) {
+            let (mut at, mut all) = lanes(group);
+            while all == 0 {
+                all = LEAF_BIT;
+                for a in at.iter_mut() {
+                    let done = *a & LEAF_BIT != 0;
+                    let node = self.nodes.get((*a * u32::from(!done)) as usize)?;
+                    let x = *xs.get(node.feature as usize)?;
+                    let next = [node.right, node.left][usize::from(x <= node.threshold)];
+                    *a = [next, *a][usize::from(done)];
+                    all &= *a;
+                }
+            }
+            for &leaf in at.iter().take(group.len()) {
+                sum += *self.leaf_values.get((leaf & !LEAF_BIT) as usize)?;
+            }
+        }
+        Some(sum)
+    }
+}
+
+/// The lanes of one group of roots (padded with leaf 0) and whether every
+/// one is already a leaf (bit [`LEAF_BIT`] set in the AND of all).
+#[inline(always)]
+fn lanes(group: &[u32]) -> ([u32; LANES], u32) {
+    let mut at = [LEAF_BIT; LANES];
+    let mut all = LEAF_BIT;
+    for (a, &root) in at.iter_mut().zip(group) {
+        *a = root;
+        all &= root;
+    }
+    (at, all)
+}
+
+/// Trees walked side by side by [`TreeView::sum_f32`]: their loads overlap
+/// instead of waiting on each other.
+const LANES: usize = 8;
+
+/// Longest row the fast path of [`TreeView::sum_f32`] prepares on the stack.
+const FAST_ROW: usize = 64;
+
+/// Whether some split treats zero as missing.
+fn zero_missing(nodes: &[Node]) -> bool {
+    nodes
+        .iter()
+        .any(|n| n.decision & MISSING_TYPE_MASK == MISSING_ZERO)
 }
 
 /// A validated ensemble that owns its arrays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TreeEnsemble {
     n_features: usize,
+    zero_missing: bool,
     nodes: Vec<Node>,
     leaf_values: Vec<f64>,
     roots: Vec<u32>,
@@ -325,6 +404,7 @@ impl TreeEnsemble {
         validate(n_features, &nodes, &leaf_values, &roots)?;
         Ok(TreeEnsemble {
             n_features,
+            zero_missing: zero_missing(&nodes),
             nodes,
             leaf_values,
             roots,
@@ -336,6 +416,7 @@ impl TreeEnsemble {
     pub fn view(&self) -> TreeView<'_> {
         TreeView {
             n_features: self.n_features,
+            zero_missing: self.zero_missing,
             nodes: &self.nodes,
             leaf_values: &self.leaf_values,
             roots: &self.roots,
