@@ -73,7 +73,11 @@ impl OnnxModel {
     /// Reads, checks and compiles `path` for rows of `n_features` values
     /// (the length of the model's `feature_list`). Cold.
     pub fn load(path: &Path, n_features: usize) -> Result<OnnxModel, OnnxError> {
-        load::load(path, n_features)
+        let model = load::load(path, n_features);
+        // tract's kernels (run by the cross-check) leave the upper halves
+        // of the vector registers dirty; see `clear_upper_vector_state`.
+        clear_upper_vector_state();
+        model
     }
 
     /// Which evaluator predicts.
@@ -120,9 +124,38 @@ impl Predictor for OnnxModel {
         }
         match &mut self.engine {
             Engine::Native(p) => p.run(row).map(f64::from),
-            Engine::Tract(t) => Some(t.run(row).unwrap_or(f64::NAN)),
+            Engine::Tract(t) => {
+                let y = t.run(row).unwrap_or(f64::NAN);
+                clear_upper_vector_state();
+                Some(y)
+            }
         }
     }
+}
+
+/// Mark the upper halves of the AVX registers clean (`vzeroupper`).
+///
+/// tract's AVX/AVX-512 kernels return with them dirty. Until something
+/// clears them, every SSE instruction the thread runs afterwards — all of
+/// the engine's scalar floating point, built for the baseline x86-64 CPU —
+/// pays a state-transition penalty: measured here, the temperature stage
+/// went from 79 to 635 ns on a thread that had loaded ONNX models. Called
+/// after every use of tract; a no-op without AVX or off x86-64.
+pub fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU supports AVX (checked just above), which is all
+        // `vzeroupper` needs. It zeroes bits 128 and up of the vector
+        // registers; no Rust value is live in them across this call (the
+        // x86-64 calling convention saves no vector register across calls).
+        unsafe { zero_upper() }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+fn zero_upper() {
+    std::arch::x86_64::_mm256_zeroupper();
 }
 
 /// A `model.onnx` the engine refuses, with where and why.
