@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use live_trading::broker::paper::{PaperBroker, PaperParams};
 use live_trading::features::{Feature, FeatureSet, FeatureState};
-use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
+use live_trading::feed::sim::{MarketSim, SimParams};
 use live_trading::learning::bandit::{Bandit, BanditParams};
 use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
@@ -762,17 +762,8 @@ impl ModelBench {
         let mut states = Vec::new();
         let mut bars = 0;
         while let Some(event) = sim.next_event() {
-            if let SimEvent::Bar {
-                symbol: SymbolId(0),
-                open,
-                high,
-                low,
-                close,
-                volume,
-                ..
-            } = event
-            {
-                state.push_bar(open, high, low, close, volume);
+            if let Some((SymbolId(0), b)) = event.bar() {
+                state.push_bar(b.open, b.high, b.low, b.close, b.volume);
                 bars += 1;
                 if bars > 60 && bars % 5 == 0 && states.len() < 64 {
                     states.push(state.clone());

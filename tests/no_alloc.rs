@@ -9,9 +9,9 @@
 // Test and measurement code: clocks and formatting are allowed.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+mod common;
 
+use common::alloc::allocations;
 use live_trading::broker::paper::{PaperBroker, PaperParams};
 use live_trading::features::{Feature, FeatureSet, FeatureState};
 use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
@@ -36,68 +36,6 @@ use live_trading::pipeline::standardize::{StandardizeParams, Standardizer};
 use live_trading::pipeline::temperature::Temperature;
 use live_trading::testkit::{Scenario, SplitMix, START};
 use live_trading::types::{Bps, HorizonId, ModelId, Nanos, Qty, Side, SymbolId, SymbolOrder};
-
-struct Counting;
-
-thread_local! {
-    static ARMED: Cell<bool> = const { Cell::new(false) };
-    static COUNT: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    let _ = ARMED.try_with(|armed| {
-        if armed.get() {
-            let _ = COUNT.try_with(|c| c.set(c.get() + 1));
-            // `LT_ALLOC_TRACE=1` prints where each counted allocation came
-            // from (disarmed while capturing: the capture allocates).
-            armed.set(false);
-            if std::env::var_os("LT_ALLOC_TRACE").is_some() {
-                eprintln!("{}", std::backtrace::Backtrace::force_capture());
-            }
-            armed.set(true);
-        }
-    });
-}
-
-// SAFETY: every method forwards to the system allocator unchanged; the
-// bookkeeping touches only const-initialised thread-locals, which never
-// allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-/// Allocations made by this thread while running `f`.
-fn allocations(f: impl FnOnce()) -> u64 {
-    COUNT.with(|c| c.set(0));
-    ARMED.with(|a| a.set(true));
-    f();
-    ARMED.with(|a| a.set(false));
-    COUNT.with(Cell::get)
-}
 
 /// The counter itself works: a `Vec` growing while armed is seen.
 #[test]
@@ -453,8 +391,7 @@ fn market_simulator_allocates_nothing_after_construction() {
 
 #[test]
 fn predicting_the_sample_run_allocates_nothing() {
-    use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
-    use live_trading::market::Bar;
+    use live_trading::feed::sim::{MarketSim, SimParams};
     use live_trading::models::artifact::{ModelPlan, PlanSettings};
     use live_trading::models::predict::Predictors;
 
@@ -478,26 +415,9 @@ fn predicting_the_sample_run_allocates_nothing() {
         let Some(event) = sim.next_event() else {
             return false;
         };
-        if let SimEvent::Bar {
-            symbol,
-            end,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        } = event
-        {
+        if let Some((symbol, bar)) = event.bar() {
             let i = symbol.index();
-            features[i].push_bar(open, high, low, close, volume);
-            let bar = Bar {
-                end,
-                open,
-                high,
-                low,
-                close,
-                volume,
-            };
+            features[i].push_bar(bar.open, bar.high, bar.low, bar.close, bar.volume);
             predictors.on_bar(&mut symbols[i], &features[i], &bar);
             predicted += u64::from(
                 predictors

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use live_trading::features::FeatureState;
-use live_trading::feed::sim::{MarketSim, SimEvent, SimParams};
-use live_trading::market::Bar;
+use live_trading::feed::sim::{MarketSim, SimParams};
 use live_trading::models::artifact::{ModelFormat, ModelPlan, PlanSettings};
 use live_trading::models::backend::Backend;
 use live_trading::models::onnx::OnnxEngine;
@@ -172,28 +171,11 @@ fn fed_by_the_simulator_every_model_predicts_after_warm_up() {
     let mut bars = vec![0usize; n];
     let mut full = 0;
     while let Some(event) = sim.next_event() {
-        let SimEvent::Bar {
-            symbol,
-            end,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        } = event
-        else {
+        let Some((symbol, bar)) = event.bar() else {
             continue;
         };
         let i = symbol.index();
-        let bar = Bar {
-            end,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        };
-        features[i].push_bar(open, high, low, close, volume);
+        features[i].push_bar(bar.open, bar.high, bar.low, bar.close, bar.volume);
         predictors.on_bar(&mut symbols[i], &features[i], &bar);
         let counts = predictors.predict(&symbols[i], &features[i], &mut out);
         bars[i] += 1;

@@ -300,9 +300,24 @@ impl<'a> TreeView<'a> {
                 *d = if x.abs() <= K_ZERO_THRESHOLD { 0.0 } else { x };
             }
             if !nan {
-                return self.sum_plain(xs.get(..row.len())?);
+                let xs = xs.get(..row.len())?;
+                return self.walk_all(|node| {
+                    let x = *xs.get(node.feature as usize)?;
+                    Some([node.right, node.left][usize::from(x <= node.threshold)])
+                });
             }
         }
+        self.walk_all(|node| {
+            let x: f64 = (*row.get(node.feature as usize)?).into();
+            Some(node.next(x))
+        })
+    }
+
+    /// Walk every tree to its leaf, [`LANES`] trees side by side, `child`
+    /// giving the reference a node leads to; sum the leaves in tree order
+    /// from 0.0 (LightGBM's order, so the sum is bit-identical).
+    #[inline(always)]
+    fn walk_all(&self, child: impl Fn(&Node) -> Option<u32>) -> Option<f64> {
         let mut sum = 0.0;
         for group in self.roots.chunks(LANES) {
             // Terminates: validation proved every walk from a root reaches
@@ -316,35 +331,7 @@ impl<'a> TreeView<'a> {
                 for a in at.iter_mut() {
                     let done = *a & LEAF_BIT != 0;
                     let node = self.nodes.get((*a * u32::from(!done)) as usize)?;
-                    let x: f64 = (*row.get(node.feature as usize)?).into();
-                    *a = [node.next(x), *a][usize::from(done)];
-                    all &= *a;
-                }
-            }
-            // Tree order, starting from 0.0: LightGBM's order, so the sum
-            // is bit-identical.
-            for &leaf in at.iter().take(group.len()) {
-                sum += *self.leaf_values.get((leaf & !LEAF_BIT) as usize)?;
-            }
-        }
-        Some(sum)
-    }
-
-    /// [`Self::sum`] for a prepared row without NaN, when no split treats
-    /// zero as missing: `x <= threshold` decides every split.
-    #[inline(always)]
-    fn sum_plain(&self, xs: &[f64]) -> Option<f64> {
-        let mut sum = 0.0;
-        for group in self.roots.chunks(LANES) {
-            let (mut at, mut all) = lanes(group);
-            while all == 0 {
-                all = LEAF_BIT;
-                for a in at.iter_mut() {
-                    let done = *a & LEAF_BIT != 0;
-                    let node = self.nodes.get((*a * u32::from(!done)) as usize)?;
-                    let x = *xs.get(node.feature as usize)?;
-                    let next = [node.right, node.left][usize::from(x <= node.threshold)];
-                    *a = [next, *a][usize::from(done)];
+                    *a = [child(node)?, *a][usize::from(done)];
                     all &= *a;
                 }
             }

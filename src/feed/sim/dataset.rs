@@ -47,7 +47,8 @@ use crate::iso;
 use crate::market::volatility::{Volatility, VolatilityParams};
 use crate::types::Nanos;
 
-use super::{MarketSim, SimError, SimEvent, SimParams};
+use super::{MarketSim, SimError, SimParams};
+use crate::market::Bar;
 
 /// What the dataset is computed with: the config keys it reads.
 #[derive(Clone, Debug, PartialEq)]
@@ -242,15 +243,17 @@ pub fn write<W: Write>(
         last: Nanos::ZERO,
     };
     for event in sim {
-        let SimEvent::Bar {
+        let Some((
             symbol,
-            end,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        } = event
+            Bar {
+                end,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            },
+        )) = event.bar()
         else {
             continue;
         };

@@ -44,6 +44,7 @@
 //! dynamics use `exp`/`ln`/`cos` from the platform's math library).
 
 use crate::horizon::SESSION_MINUTES;
+use crate::market::Bar;
 use crate::types::{Nanos, SymbolId};
 
 use super::params::{SimError, SimParams, SESSIONS_PER_YEAR};
@@ -84,6 +85,32 @@ impl SimEvent {
     pub fn symbol(&self) -> SymbolId {
         match *self {
             SimEvent::Quote { symbol, .. } | SimEvent::Bar { symbol, .. } => symbol,
+        }
+    }
+
+    /// A bar event as the engine's [`Bar`]; `None` for a quote.
+    pub fn bar(&self) -> Option<(SymbolId, Bar)> {
+        match *self {
+            SimEvent::Quote { .. } => None,
+            SimEvent::Bar {
+                symbol,
+                end,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            } => Some((
+                symbol,
+                Bar {
+                    end,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume,
+                },
+            )),
         }
     }
 }
