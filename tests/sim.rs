@@ -86,17 +86,8 @@ type BarRow = (Nanos, f64, f64, f64, f64, f64);
 fn bars_by_symbol(events: &[SimEvent], n_symbols: usize) -> Vec<Vec<BarRow>> {
     let mut out = vec![Vec::new(); n_symbols];
     for e in events {
-        if let SimEvent::Bar {
-            symbol,
-            end,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        } = *e
-        {
-            out[symbol.index()].push((end, open, high, low, close, volume));
+        if let Some((symbol, b)) = e.bar() {
+            out[symbol.index()].push((b.end, b.open, b.high, b.low, b.close, b.volume));
         }
     }
     out

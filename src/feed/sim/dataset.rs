@@ -48,7 +48,6 @@ use crate::market::volatility::{Volatility, VolatilityParams};
 use crate::types::Nanos;
 
 use super::{MarketSim, SimError, SimParams};
-use crate::market::Bar;
 
 /// What the dataset is computed with: the config keys it reads.
 #[derive(Clone, Debug, PartialEq)]
@@ -243,37 +242,27 @@ pub fn write<W: Write>(
         last: Nanos::ZERO,
     };
     for event in sim {
-        let Some((
-            symbol,
-            Bar {
-                end,
-                open,
-                high,
-                low,
-                close,
-                volume,
-            },
-        )) = event.bar()
-        else {
+        let Some((symbol, bar)) = event.bar() else {
             continue;
         };
         let Some(b) = bars.get_mut(symbol.index()) else {
             continue;
         };
-        b.features.push_bar(open, high, low, close, volume);
-        b.close.push(close);
-        b.high.push(high);
-        b.low.push(low);
+        b.features
+            .push_bar(bar.open, bar.high, bar.low, bar.close, bar.volume);
+        b.close.push(bar.close);
+        b.high.push(bar.high);
+        b.low.push(bar.low);
         pending.push_back(Row {
             symbol: symbol.index(),
             index: b.close.len() - 1,
-            end,
+            end: bar.end,
             features: b.features.as_slice().into(),
         });
         if summary.first == Nanos::ZERO {
-            summary.first = end;
+            summary.first = bar.end;
         }
-        summary.last = end;
+        summary.last = bar.end;
         while let Some(row) = pending.front() {
             let complete = bars
                 .get(row.symbol)
