@@ -1,6 +1,10 @@
 //! Market-data feeds: where the engine's quotes and bars come from.
 //!
+//! - [`event`]: [`MarketEvent`], the message every feed sends the engine;
 //! - [`sim`]: the deterministic market simulator (the default feed) and the
 //!   training datasets written from it.
 
+pub mod event;
 pub mod sim;
+
+pub use event::{BarEvent, MarketEvent, QuoteEvent, TradeEvent};
