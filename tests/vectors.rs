@@ -1,9 +1,6 @@
 //! Every vector file in `tests/data/vectors/` runs through the same code path
 //! as the `conformance` command; any failing case fails the suite.
-//!
-//! `engine_cycle.json` needs the engine loop (a later issue): its cases must
-//! all report "not run: needs engine" — exactly that file is skipped, and a
-//! pass there would be a defect.
+//! `engine_cycle` runs through the real cycle engine.
 
 // Test and measurement code: clocks and formatting are allowed.
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
@@ -52,6 +49,7 @@ vector_tests!(
     barrier_gate,
     confidence,
     cost_model,
+    engine_cycle,
     exits,
     features,
     horizon_blend,
@@ -67,16 +65,6 @@ vector_tests!(
     zscore,
 );
 
-/// The one skipped file: every case reports "needs engine", none passes.
-#[test]
-fn engine_cycle_is_reported_not_run() {
-    let report = conformance::run_file(&vector_dir().join("engine_cycle.json")).unwrap();
-    assert!(!report.cases.is_empty());
-    for c in &report.cases {
-        assert_eq!(c.outcome, Outcome::NotRun("needs engine"), "{}", c.name);
-    }
-}
-
 /// No vector file can be added without being run by a test above.
 #[test]
 fn every_vector_file_is_covered() {
@@ -90,11 +78,11 @@ fn every_vector_file_is_covered() {
     files.sort();
     for f in &files {
         assert!(
-            COVERED.contains(&f.as_str()) || f == "engine_cycle",
+            COVERED.contains(&f.as_str()),
             "tests/data/vectors/{f}.json is not run by tests/vectors.rs"
         );
     }
-    assert_eq!(files.len(), COVERED.len() + 1);
+    assert_eq!(files.len(), COVERED.len());
 }
 
 /// Adapters must not depend on case names or order: the same cases renamed

@@ -226,17 +226,38 @@ impl PaperBroker {
             }
             _ => {}
         }
-        let Some(slot) = self.positions.get_mut(symbol.index()) else {
+        if symbol.index() >= self.positions.len() {
             return Err(Reason::NoQuote);
+        }
+        let fill = Fill {
+            order_id: self.next_order_id,
+            symbol,
+            side,
+            qty,
+            price,
+            notional,
+            fee,
         };
-        let new_position = match side {
+        self.apply_fill(&fill);
+        Ok(fill)
+    }
+
+    /// Apply a fill made elsewhere (the broker thread's paper broker, or a
+    /// fill recovered from the journal) to cash and positions exactly as
+    /// [`Self::submit`] does, and move the next order id past it. A fill for
+    /// an unknown symbol id changes nothing and returns `false`.
+    pub fn apply_fill(&mut self, fill: &Fill) -> bool {
+        let Some(slot) = self.positions.get_mut(fill.symbol.index()) else {
+            return false;
+        };
+        let new_position = match fill.side {
             Side::Buy => {
-                self.cash -= notional + fee;
-                *slot + qty
+                self.cash -= fill.notional + fill.fee;
+                *slot + fill.qty
             }
             Side::Sell => {
-                self.cash += notional - fee;
-                *slot - qty
+                self.cash += fill.notional - fill.fee;
+                *slot - fill.qty
             }
         };
         *slot = if new_position.abs() < POSITION_EPSILON {
@@ -244,17 +265,8 @@ impl PaperBroker {
         } else {
             new_position
         };
-        let order_id = self.next_order_id;
-        self.next_order_id += 1;
-        Ok(Fill {
-            order_id,
-            symbol,
-            side,
-            qty,
-            price,
-            notional,
-            fee,
-        })
+        self.next_order_id = self.next_order_id.max(fill.order_id.saturating_add(1));
+        true
     }
 
     /// Cash (fees included).

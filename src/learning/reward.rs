@@ -152,6 +152,21 @@ impl EpisodeTracker {
         self.open.get(symbol.index()).and_then(Option::as_ref)
     }
 
+    /// Every symbol's open episode, by symbol id.
+    pub fn all(&self) -> &[Option<Episode>] {
+        &self.open
+    }
+
+    /// Replace the open episode of `symbol` (restore after a restart).
+    pub fn set_episode(
+        &mut self,
+        symbol: SymbolId,
+        episode: Option<Episode>,
+    ) -> Result<(), RewardError> {
+        *self.slot(symbol)? = episode;
+        Ok(())
+    }
+
     /// Start from a position held before the engine started: it opens an
     /// episode without arm and without fees (replacing any open one). Zero
     /// shares leave the symbol flat.

@@ -150,9 +150,10 @@ pub struct SymbolDecision {
     pub symbol: SymbolId,
     pub decision: Decision,
     pub reason: Reason,
-    /// Selected horizon (TRADE entries only).
+    /// The arbiter's selected horizon, kept when a later stage holds or
+    /// blocks the entry (`None` before selection and for exits).
     pub horizon: Option<HorizonId>,
-    /// Side of the selected horizon (TRADE entries only).
+    /// Side of the selected horizon (as `horizon`).
     pub side: Option<Side>,
     /// α of the arbiter's best horizon (α_base for exits), `None` if not reached.
     pub alpha: Option<f64>,
@@ -489,12 +490,12 @@ impl DecisionPipeline {
             .resolve(input.outputs, selected, self.base)
             .probs;
         let entry = self.barrier.entry(side, probs);
+        out.horizon = Some(selected);
+        out.side = Some(side);
         if !entry.allowed {
             out.stop(Decision::Blocked, entry.reason);
             return;
         }
-        out.horizon = Some(selected);
-        out.side = Some(side);
         out.score = self.scores[selected.index()];
         out.gate_factor = entry.gate_value;
         out.decision = Decision::Trade;
@@ -590,10 +591,6 @@ impl DecisionPipeline {
             d.proposed_weight = Some(s.normalized);
             d.target_weight = s.target_weight;
             d.shares = s.shares;
-            if s.decision != Decision::Trade {
-                d.horizon = None;
-                d.side = None;
-            }
         }
         Ok(summary.gross_before)
     }
@@ -614,8 +611,6 @@ impl DecisionPipeline {
             Ok(()) => true,
             Err(reason) => {
                 d.stop(Decision::Blocked, reason);
-                d.horizon = None;
-                d.side = None;
                 false
             }
         }

@@ -1,0 +1,10 @@
+//! The engine: the trading state and the cycle that moves it
+//! ([`cycle`]), its persisted image ([`state`]).
+
+pub mod cycle;
+pub mod state;
+
+pub use cycle::{
+    Controls, CycleDecision, CycleEngine, CycleError, CycleFill, CycleParams, CycleReport,
+    InlinePaper, MarketView, OrderOutcome, OrderRequest, OrderRouter,
+};
