@@ -16,4 +16,4 @@ pub mod params;
 mod rng;
 
 pub use market::{MarketSim, SimEvent};
-pub use params::{default_universe, SimError, SimParams, SimSymbol};
+pub use params::{default_universe, universe_for, SimError, SimParams, SimSymbol};

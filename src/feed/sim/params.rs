@@ -67,6 +67,30 @@ pub fn default_universe() -> Vec<SimSymbol> {
     ]
 }
 
+/// A universe for `names` in that order (symbol id = index): the default
+/// universe's parameters for its tickers, and for any other ticker a
+/// generic large-cap (price 50–250 from the name, 25 % volatility, 2 bps
+/// spread, $5 bn ADV, beta 1), so any configured symbol list simulates.
+pub fn universe_for<S: AsRef<str>>(names: &[S]) -> Vec<SimSymbol> {
+    let known = default_universe();
+    names
+        .iter()
+        .map(|n| {
+            let n = n.as_ref();
+            known
+                .iter()
+                .find(|s| s.name == n)
+                .cloned()
+                .unwrap_or_else(|| {
+                    let h = n
+                        .bytes()
+                        .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+                    SimSymbol::of(n, 50.0 + (h % 200) as f64, 0.25, 2.0, 5e9, 1.0)
+                })
+        })
+        .collect()
+}
+
 /// Everything a simulation is built from. `Default` is six symbols over
 /// 30 sessions from 2024-01-02, one-minute bars of six quotes each.
 #[derive(Clone, Debug, PartialEq)]
