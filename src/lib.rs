@@ -27,6 +27,7 @@ pub mod features;
 pub mod feed;
 pub mod horizon;
 pub mod iso;
+pub mod journal;
 pub mod learning;
 pub mod market;
 pub mod models;
