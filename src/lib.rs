@@ -19,6 +19,7 @@
 //! - [`conformance`]: runs the SPEC's vector files through the real stages.
 //! - [`testkit`]: scripted scenarios for benches and tests.
 
+pub mod backtest;
 pub mod broker;
 pub mod config;
 pub mod conformance;
@@ -33,5 +34,6 @@ pub mod market;
 pub mod models;
 pub mod pipeline;
 mod suggest;
+pub mod telemetry;
 pub mod testkit;
 pub mod types;
