@@ -22,6 +22,7 @@
 pub mod broker;
 pub mod config;
 pub mod conformance;
+pub mod control;
 pub mod features;
 pub mod feed;
 pub mod horizon;
