@@ -2,7 +2,8 @@
 //!
 //! STAND-IN: this is the same enum as `crate::journal::ControlCommand`
 //! (being written in `src/journal/record.rs`); when that lands, this file
-//! becomes `pub use crate::journal::ControlCommand;`.
+//! becomes `pub use crate::journal::{ControlCommand, UnknownControlCommand};`
+//! (same variants, `as_str`, `parse -> Result<_, UnknownControlCommand>`).
 //!
 //! `Copy`, allocation-free; the engine thread matches on it.
 
@@ -45,10 +46,23 @@ impl ControlCommand {
         }
     }
 
-    /// The command named exactly `name` (lowercase, no blanks).
-    pub fn parse(name: &str) -> Option<ControlCommand> {
-        ControlCommand::ALL.into_iter().find(|c| c.as_str() == name)
+    /// The command named exactly by `text` (lowercase, no blanks). Cold:
+    /// the error owns a copy of the text.
+    pub fn parse(text: &str) -> Result<ControlCommand, UnknownControlCommand> {
+        ControlCommand::ALL
+            .into_iter()
+            .find(|c| c.as_str() == text)
+            .ok_or_else(|| UnknownControlCommand {
+                text: text.to_owned(),
+            })
     }
+}
+
+/// A control command that is not one of [`ControlCommand::ALL`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown control command {text:?}: expected pause, resume, stop, kill or reset-kill")]
+pub struct UnknownControlCommand {
+    pub text: String,
 }
 
 impl fmt::Display for ControlCommand {
@@ -64,10 +78,10 @@ mod tests {
     #[test]
     fn names_round_trip_and_nothing_else_parses() {
         for c in ControlCommand::ALL {
-            assert_eq!(ControlCommand::parse(c.as_str()), Some(c));
+            assert_eq!(ControlCommand::parse(c.as_str()), Ok(c));
         }
         for bad in ["", "Pause", " pause", "reset_kill", "resetkill", "stop\n"] {
-            assert_eq!(ControlCommand::parse(bad), None, "{bad:?}");
+            assert!(ControlCommand::parse(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use client::{send, send_with_timeout, DEFAULT_TIMEOUT};
-pub use command::ControlCommand;
+pub use command::{ControlCommand, UnknownControlCommand};
 pub use receiver::ControlReceiver;
 pub use server::{ControlParams, ControlServer, MAX_LINE, MAX_SOCKET_PATH};
 pub use signals::{install_signal_handlers, SECOND_SIGNAL_EXIT_CODE};

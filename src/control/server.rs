@@ -398,8 +398,8 @@ fn answer(mut stream: UnixStream, commands: &Sender<ControlCommand>, params: Con
             let text = String::from_utf8_lossy(raw);
             let text = text.trim();
             match ControlCommand::parse(text) {
-                Some(command) => queue(command, commands),
-                None => {
+                Ok(command) => queue(command, commands),
+                Err(_) => {
                     log::warn!("control socket: unknown command {text:?}");
                     format!("error: unknown command {text:?}; expected one of {EXPECTED_COMMANDS}")
                 }
