@@ -5,6 +5,7 @@
 //!   training datasets written from it.
 
 pub mod event;
+pub mod replay;
 pub mod sim;
 
 pub use event::{BarEvent, MarketEvent, QuoteEvent, TradeEvent};
