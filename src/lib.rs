@@ -40,6 +40,7 @@ pub mod learning;
 pub mod market;
 pub mod models;
 pub mod pipeline;
+pub mod runtime;
 mod suggest;
 pub mod telemetry;
 pub mod testkit;

@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli_run;
+
 use live_trading::config::{self, EngineConfig, Symbols};
 use live_trading::conformance;
 use live_trading::feed::sim::dataset::{self, DatasetSpec};
@@ -30,6 +32,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the engine: the sample run, the simulator and the paper broker
+    /// by default, for one simulated trading day; then a P&L summary and
+    /// the latency report.
+    Run(Box<cli_run::RunArgs>),
+    /// Send a command to a running engine: pause, resume, stop, kill,
+    /// reset-kill.
+    Control {
+        /// pause | resume | stop | kill | reset-kill
+        command: String,
+        /// The running engine's state directory (`run --state-dir`).
+        #[arg(long, default_value = "state")]
+        state_dir: PathBuf,
+    },
     /// Run vector files through the real stage code and compare every field.
     Conformance {
         /// Vector files (`{"stage", "tolerance", "cases"}`).
@@ -134,6 +149,8 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) => cli_run::run(*args),
+        Command::Control { command, state_dir } => cli_run::control(&command, &state_dir),
         Command::Conformance { files, quiet } => run_conformance(&files, quiet),
         Command::Config {
             command: ConfigCommand::Check { config, symbols },

@@ -436,3 +436,49 @@ fn predicting_the_sample_run_allocates_nothing() {
     assert_eq!(n_alloc, 0, "allocations predicting 24 models per bar");
     assert!(predicted > 24 * 600 * n as u64, "{predicted} predictions");
 }
+
+/// The real engine thread, with its links to the feed, paper-broker and
+/// journal threads, allocates nothing once warm, in every trigger mode:
+/// the counter is armed on the engine thread itself after warm-up.
+#[test]
+fn the_engine_thread_allocates_nothing_after_warm_up_in_every_trigger_mode() {
+    use common::run::{run, temp_dir, Input};
+    use live_trading::config::DecisionTrigger;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    const WARM: u64 = 150_000;
+    for (trigger, max_cycles) in [
+        (DecisionTrigger::Cycle, None),
+        (DecisionTrigger::Bar, Some(600)),
+        (DecisionTrigger::Quote, Some(200_000)),
+    ] {
+        let seen = Arc::new(AtomicU64::new(0));
+        let counted = Arc::new(AtomicU64::new(u64::MAX));
+        let (s, c) = (seen.clone(), counted.clone());
+        let probe = Box::new(move |events: u64| {
+            if events == WARM {
+                common::alloc::arm();
+            }
+            if events >= WARM {
+                s.store(events - WARM, Ordering::Relaxed);
+                c.store(common::alloc::counted(), Ordering::Relaxed);
+            }
+        });
+        let dir = temp_dir(&format!("noalloc-{trigger:?}"));
+        let summary = run(trigger, Input::Sim(1), &dir, max_cycles, Some(probe)).unwrap();
+        let events = seen.load(Ordering::Relaxed);
+        assert!(
+            events >= 5_000,
+            "{trigger:?}: only {events} events after warm-up"
+        );
+        assert!(summary.cycles > 0);
+        assert_eq!(
+            counted.load(Ordering::Relaxed),
+            0,
+            "{trigger:?}: allocations on the engine thread in {events} warm events ({} cycles, {} fills)",
+            summary.cycles,
+            summary.fills
+        );
+    }
+}

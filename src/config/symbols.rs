@@ -54,6 +54,23 @@ impl Symbols {
         errors.finish().into_result(Symbols(symbols))
     }
 
+    /// Validate a list given on the command line (`--symbols`), with the
+    /// same rules as the file; errors name `--symbols`.
+    pub fn from_list<S: AsRef<str>>(list: &[S]) -> Result<Symbols, ConfigErrors> {
+        let items: Vec<serde_json::Value> = list
+            .iter()
+            .map(|s| serde_json::Value::String(s.as_ref().trim().to_owned()))
+            .collect();
+        let doc = serde_json::json!({ "symbols": items });
+        let mut errors = Collector::new("--symbols", Vec::new());
+        let raw: RawSymbols = raw::load_document(&doc, &mut errors);
+        let symbols = raw
+            .symbols
+            .map(|list| validate(list, &mut errors))
+            .unwrap_or_default();
+        errors.finish().into_result(Symbols(symbols))
+    }
+
     /// The tickers in file order.
     pub fn as_slice(&self) -> &[String] {
         &self.0

@@ -28,6 +28,7 @@ use crate::market::bar::Bar;
 use crate::market::quote::Quote;
 use crate::market::state::MarketState;
 use crate::models::predict::{Predictors, SymbolModels};
+use crate::pipeline::decision::StageProbe;
 use crate::types::{Nanos, SymbolId};
 
 /// Where each cycle's outcome goes (journal, console, backtest metrics).
@@ -40,9 +41,10 @@ impl CycleSink for () {
     fn on_cycle(&mut self, _: &CycleReport, _: &CycleEngine) {}
 }
 
-/// Latency probes around the stages the engine drives; the engine loop
-/// supplies a real clock, tests and vectors supply none.
-pub trait Stopwatch {
+/// Latency probes around the stages the engine drives (and, through
+/// [`StageProbe`], inside each decision); the engine loop supplies a real
+/// clock, tests and vectors supply `()`.
+pub trait Stopwatch: StageProbe {
     /// A monotonic reading in nanoseconds.
     fn now(&mut self) -> u64;
     /// Predict took `ns` for one symbol.
@@ -290,7 +292,7 @@ impl Engine {
         };
         let decided = self
             .cycle
-            .run_cycle(t, symbols, &view, router)
+            .run_cycle(t, symbols, &view, router, clock)
             .decisions
             .len();
         let end = clock.now();
@@ -314,6 +316,12 @@ impl Engine {
     /// The market state.
     pub fn market(&self) -> &MarketState {
         &self.market
+    }
+
+    /// Whether the feed sends every symbol's bars (see
+    /// [`MarketState::set_bars_from_feed`]). Cold.
+    pub fn set_bars_from_feed(&mut self, from_feed: bool) {
+        self.market.set_bars_from_feed(from_feed);
     }
 
     /// Counters so far.

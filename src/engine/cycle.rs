@@ -20,7 +20,8 @@ use crate::learning::bandit::{Bandit, BanditConfigError, BanditParams};
 use crate::learning::reward::{self, EpisodeTracker};
 use crate::market::quote::Quote;
 use crate::pipeline::decision::{
-    DecisionPipeline, ModelLayout, PipelineError, PipelineParams, SymbolDecision, SymbolInput,
+    DecisionPipeline, ModelLayout, PipelineError, PipelineParams, PipelineStage, StageProbe,
+    SymbolDecision, SymbolInput,
 };
 use crate::pipeline::risk::{CheckReport, Guardrails, RiskLimits};
 use crate::types::TradingState;
@@ -266,6 +267,7 @@ impl CycleEngine {
         symbols: &[SymbolId],
         market: &impl MarketView,
         router: &mut impl OrderRouter,
+        probe: &mut impl StageProbe,
     ) -> &CycleReport {
         let report = &mut self.report;
         report.time = t;
@@ -343,16 +345,19 @@ impl CycleEngine {
                 position: Qty(self.ledger.position(s).round() as i64),
                 current_weight: self.weights.get(s.index()).copied().unwrap_or(0.0),
             };
-            self.pipeline.decide(&input, &mut self.decisions[k]);
+            self.pipeline
+                .decide_probed(&input, &mut self.decisions[k], probe);
         }
 
         // 7. Phase 2.
         let decisions = &mut self.decisions[..n];
+        probe.start();
         if self.pipeline.size_cycle(decisions).is_err() {
             for d in decisions.iter_mut().filter(|d| d.intent.is_some()) {
                 hold(d, Reason::Error);
             }
         }
+        probe.lap(PipelineStage::Size);
 
         // 8. Phase 3.
         self.live_weights.copy_from_slice(&self.weights);
@@ -363,10 +368,12 @@ impl CycleEngine {
                 broker_error: None,
                 client_order_id: None,
             };
-            if self
+            probe.start();
+            let valid = self
                 .pipeline
-                .validate(&self.guardrails, &self.live_weights, &mut d)
-            {
+                .validate(&self.guardrails, &self.live_weights, &mut d);
+            probe.lap(PipelineStage::Risk);
+            if valid {
                 let cooling = self
                     .last_fill
                     .get(d.symbol.index())

@@ -201,6 +201,17 @@ impl MarketState {
         self.symbols.is_empty()
     }
 
+    /// Declare that the feed sends every symbol's bars (the simulator, a
+    /// replay with bar files): no bar is ever built from quotes, so a
+    /// quote that precedes a symbol's first feed bar cannot start a
+    /// duplicate of it. Cold: call before the first event.
+    pub fn set_bars_from_feed(&mut self, from_feed: bool) {
+        for s in self.symbols.iter_mut() {
+            s.feed_bars = from_feed;
+            s.building = None;
+        }
+    }
+
     /// Counters so far.
     pub fn counters(&self) -> &MarketCounters {
         &self.counters

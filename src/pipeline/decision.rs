@@ -124,6 +124,36 @@ impl ModelSet {
     }
 }
 
+/// The stages a decision passes through, for latency telemetry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PipelineStage {
+    /// Spread gate, and the barrier entry gate.
+    Gate,
+    /// Volatility, standardize, confidence and the horizon blends.
+    Blend,
+    /// Exits and the arbiter.
+    Arbitrate,
+    /// Proposal, gross normalisation, band and shares.
+    Size,
+    /// Risk validation.
+    Risk,
+}
+
+/// Told when each stage of a decision finishes; the engine's
+/// implementation reads its clock and records the stage's latency, `()`
+/// does nothing.
+pub trait StageProbe {
+    /// Mark the start of a decision.
+    fn start(&mut self) {}
+    /// `stage` has just finished.
+    fn lap(&mut self, stage: PipelineStage);
+}
+
+impl StageProbe for () {
+    #[inline(always)]
+    fn lap(&mut self, _: PipelineStage) {}
+}
+
 /// What one symbol brings to a cycle.
 #[derive(Clone, Copy, Debug)]
 pub struct SymbolInput<'a> {
@@ -395,12 +425,24 @@ impl DecisionPipeline {
     /// decision is final unless `out.intent` is set, in which case
     /// [`Self::size_cycle`] completes it.
     pub fn decide(&mut self, input: &SymbolInput<'_>, out: &mut SymbolDecision) {
+        self.decide_probed(input, out, &mut ());
+    }
+
+    /// [`Self::decide`], telling `probe` as each stage finishes.
+    pub fn decide_probed(
+        &mut self,
+        input: &SymbolInput<'_>,
+        out: &mut SymbolDecision,
+        probe: &mut impl StageProbe,
+    ) {
+        probe.start();
         out.reset(input);
         let t = self.cycle.time;
 
         // Spread gate.
         let gate = self.spread_gate.check_quote(input.quote, t);
         out.spread_bps = gate.spread_bps.unwrap_or(f64::NAN);
+        probe.lap(PipelineStage::Gate);
         if !gate.allowed {
             out.stop(Decision::Hold, gate.reason);
             return;
@@ -433,6 +475,7 @@ impl DecisionPipeline {
             out.alphas[h] = alpha;
             self.scores[h] = score;
         }
+        probe.lap(PipelineStage::Blend);
         let n_h = self.horizon_minutes.len();
         let alphas = &out.alphas[..n_h];
         let alpha_base = alphas[self.base.index()];
@@ -477,6 +520,7 @@ impl DecisionPipeline {
             &mut self.detail,
         );
         out.alpha = outcome.best.and_then(|b| alphas[b.index()]);
+        probe.lap(PipelineStage::Arbitrate);
         let (Decision::Trade, Some(selected), Some(side)) =
             (outcome.decision, outcome.selected, outcome.side)
         else {
@@ -490,6 +534,7 @@ impl DecisionPipeline {
             .resolve(input.outputs, selected, self.base)
             .probs;
         let entry = self.barrier.entry(side, probs);
+        probe.lap(PipelineStage::Gate);
         out.horizon = Some(selected);
         out.side = Some(side);
         if !entry.allowed {
@@ -503,6 +548,7 @@ impl DecisionPipeline {
         out.intent = Some(SizingIntent::Entry(
             self.sizer.propose(out.score, out.gate_factor),
         ));
+        probe.lap(PipelineStage::Size);
     }
 
     fn blend_horizon(

@@ -73,3 +73,21 @@ pub fn allocations(f: impl FnOnce()) -> u64 {
     ARMED.with(|a| a.set(false));
     COUNT.with(Cell::get)
 }
+
+/// Start counting this thread's allocations from zero (for code that runs
+/// on a thread the test does not control, through a callback).
+pub fn arm() {
+    COUNT.with(|c| c.set(0));
+    ARMED.with(|a| a.set(true));
+}
+
+/// Stop counting on this thread; the allocations counted since [`arm`].
+pub fn disarm() -> u64 {
+    ARMED.with(|a| a.set(false));
+    COUNT.with(Cell::get)
+}
+
+/// Allocations counted on this thread since [`arm`] (still counting).
+pub fn counted() -> u64 {
+    COUNT.with(Cell::get)
+}

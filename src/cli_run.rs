@@ -1,0 +1,401 @@
+//! `live-trading run` and `live-trading control`: load config, symbols and
+//! models, pick the feed, run the engine's threads, print the P&L summary
+//! and the latency report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use live_trading::config::{self, Choice, DecisionTrigger, EngineConfig, Symbols};
+use live_trading::control::{self, ControlReceiver, ControlServer};
+use live_trading::engine::setup::build_engine;
+use live_trading::feed::replay::{Pacer, ReplayFeed, ReplayParams};
+use live_trading::feed::sim::{universe_for, MarketSim, SimParams};
+use live_trading::journal::ControlCommand;
+use live_trading::models::artifact::{self, ModelPlan, PlanSettings};
+use live_trading::runtime::journal_thread::Console;
+use live_trading::runtime::{self, FeedSource, RunOptions, RunSummary};
+use live_trading::telemetry::LatencyReport;
+use live_trading::types::Nanos;
+
+/// Exit code for a run that could not start (bad config, models, feed).
+const RUN_ERROR_EXIT: u8 = 2;
+
+/// Quotes per bar per symbol the simulator sends for `run` (one every
+/// 100 ms with one-minute bars), so that the quote a cycle decides on is
+/// fresher than `risk.quote_age_max_ms`.
+const SIM_QUOTES_PER_BAR: u32 = 600;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Run id of a model run under `<run-root>/RESULTS/runs/` (the latest
+    /// timestamp is used).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// The model run root (the directory holding `targets/`), or the
+    /// results root when `--run-id` is given.
+    #[arg(long, default_value = "config/sample-run")]
+    run_root: PathBuf,
+    /// Broker: `paper` (in process, on its own thread) or `ibkr`.
+    #[arg(long, default_value = "paper")]
+    broker: String,
+    /// Symbols, comma-separated (default: the symbols file).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// The symbols file.
+    #[arg(long, default_value = config::DEFAULT_SYMBOLS_PATH)]
+    symbols_file: PathBuf,
+    /// Seconds of event time between cycles (`decision.interval_seconds`).
+    #[arg(long)]
+    interval: Option<u64>,
+    /// Decision trigger: cycle, bar or quote (`decision.trigger`).
+    #[arg(long)]
+    trigger: Option<String>,
+    /// Stop after this many cycles.
+    #[arg(long)]
+    max_cycles: Option<u64>,
+    /// Decide and journal orders, but send none.
+    #[arg(long)]
+    dry_run: bool,
+    /// Log level for the cold threads: error, warn, info, debug.
+    #[arg(long)]
+    log_level: Option<String>,
+    /// The engine config.
+    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// Market data: `sim`, `replay:PATH[,PATH...]` (CSV, README layouts)
+    /// or `ws://HOST:PORT/PATH`.
+    #[arg(long, default_value = "sim")]
+    feed: String,
+    /// Replay pace: ×N real time (default: as fast as possible).
+    #[arg(long)]
+    speed: Option<f64>,
+    /// Simulated trading days (`--feed sim`).
+    #[arg(long, default_value_t = 1)]
+    days: u32,
+    /// Simulator seed (`--feed sim`).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Directory of the journal, snapshot, trade log and control socket.
+    /// A restart with the same inputs resumes from it.
+    #[arg(long, default_value = "state")]
+    state_dir: PathBuf,
+    /// Pin the engine thread to this core.
+    #[arg(long)]
+    pin_core: Option<usize>,
+    /// Spin instead of parking when the engine has nothing to do.
+    #[arg(long)]
+    busy_poll: bool,
+    /// Also write the latency report as PATH.{txt,json,svg}.
+    #[arg(long)]
+    latency_report: Option<PathBuf>,
+    /// Print only trades and periodic portfolio lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("run: {message}");
+    ExitCode::from(RUN_ERROR_EXIT)
+}
+
+/// `live-trading run`.
+pub fn run(args: RunArgs) -> ExitCode {
+    init_logging(args.log_level.as_deref());
+    let mut config = match EngineConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return fail("the config is invalid (see `live-trading config check`)");
+        }
+    };
+    if let Some(secs) = args.interval {
+        if secs == 0 {
+            return fail("--interval 0: the interval is a number of seconds > 0");
+        }
+        config.decision.interval = Nanos::from_secs(secs);
+    }
+    if let Some(t) = &args.trigger {
+        config.decision.trigger = match t.to_ascii_lowercase().as_str() {
+            "cycle" => DecisionTrigger::Cycle,
+            "bar" => DecisionTrigger::Bar,
+            "quote" => DecisionTrigger::Quote,
+            other => {
+                return fail(format!(
+                    "--trigger {other}: expected one of cycle, bar, quote"
+                ))
+            }
+        };
+    }
+    match args.broker.as_str() {
+        "paper" => {}
+        "ibkr" => {
+            return fail(
+                "--broker ibkr: the Interactive Brokers client is not built yet (issue #6); use --broker paper",
+            )
+        }
+        other => return fail(format!("--broker {other}: expected paper or ibkr")),
+    }
+    let symbols: Vec<String> = if args.symbols.is_empty() {
+        match Symbols::load(&args.symbols_file) {
+            Ok(s) => s.as_slice().to_vec(),
+            Err(e) => {
+                eprintln!("{e}");
+                return fail("the symbols file is invalid");
+            }
+        }
+    } else {
+        match Symbols::from_list(&args.symbols) {
+            Ok(s) => s.as_slice().to_vec(),
+            Err(e) => {
+                eprintln!("{e}");
+                return fail("--symbols is invalid");
+            }
+        }
+    };
+    let root = match &args.run_id {
+        Some(id) => artifact::resolve_run(
+            Path::new(id),
+            &args.run_root.join(artifact::DEFAULT_RESULTS_DIR),
+        ),
+        None => artifact::resolve_run(&args.run_root, Path::new(artifact::DEFAULT_RESULTS_DIR)),
+    };
+    let root = match root {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let plan = match ModelPlan::load(&root, &PlanSettings::from_config(&config)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return fail(format!("the model run {} cannot be loaded", root.display()));
+        }
+    };
+    let feed = match open_feed(&args, &config, &symbols) {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let mut engine = match build_engine(&config, &symbols, &plan) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    engine.set_bars_from_feed(feed.sends_bars());
+    let (mut server, receiver) = match bind_control(&args.state_dir) {
+        Ok(pair) => pair,
+        Err(e) => return fail(e),
+    };
+    let console = match (args.quiet, config.decision.trigger) {
+        (false, DecisionTrigger::Cycle) => Console::Decisions,
+        _ => Console::Trades { every: 100 },
+    };
+    println!(
+        "live-trading: {} symbols ({}), {} models from {}, feed {}, trigger {} every {} s, state in {}",
+        symbols.len(),
+        symbols.join(","),
+        plan.len(),
+        root.display(),
+        args.feed,
+        config.decision.trigger.name(),
+        config.decision.interval.0 / Nanos::PER_SEC,
+        args.state_dir.display()
+    );
+    let opts = RunOptions {
+        state_dir: args.state_dir.clone(),
+        pin_core: args.pin_core,
+        busy_poll: args.busy_poll,
+        max_cycles: args.max_cycles,
+        dry_run: args.dry_run,
+        console,
+        control: receiver,
+        on_event: None,
+    };
+    let result = runtime::run(&config, &symbols, engine, feed, opts);
+    if let Some(s) = server.as_mut() {
+        s.shutdown();
+    }
+    let summary = match result {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    print_summary(&summary);
+    let report = LatencyReport::from_recorder(&summary.latency);
+    println!();
+    print!("{}", report.table());
+    if let Some(path) = &args.latency_report {
+        match report.write_all(path) {
+            Ok(files) => println!(
+                "latency report written: {}, {}, {}",
+                files.text.display(),
+                files.json.display(),
+                files.svg.display()
+            ),
+            Err(e) => return fail(e),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn open_feed(
+    args: &RunArgs,
+    config: &EngineConfig,
+    symbols: &[String],
+) -> Result<FeedSource, String> {
+    if args.feed == "sim" {
+        let params = SimParams {
+            seed: args.seed,
+            symbols: universe_for(symbols),
+            days: args.days,
+            session_timezone: config.risk.session_timezone,
+            bar_minutes: config.volatility.bar_minutes,
+            quotes_per_bar: SIM_QUOTES_PER_BAR,
+            ..SimParams::default()
+        };
+        let sim = MarketSim::new(params).map_err(|e| format!("--feed sim: {e}"))?;
+        return Ok(FeedSource::Sim(Box::new(sim)));
+    }
+    if let Some(paths) = args.feed.strip_prefix("replay:") {
+        let paths: Vec<PathBuf> = paths
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        let feed = ReplayFeed::open(&paths, symbols, ReplayParams::default())
+            .map_err(|e| format!("--feed {}: {e}", args.feed))?;
+        let pacer = match args.speed {
+            Some(x) => Some(Pacer::new(Some(x)).map_err(|e| format!("--speed {x}: {e}"))?),
+            None => None,
+        };
+        return Ok(FeedSource::Replay {
+            feed: Box::new(feed),
+            pacer,
+        });
+    }
+    if args.feed.starts_with("ws://") || args.feed.starts_with("wss://") {
+        return Err(format!(
+            "--feed {}: the websocket feed is not built yet (issue #5); use sim or replay:PATH",
+            args.feed
+        ));
+    }
+    Err(format!(
+        "--feed {}: expected sim, replay:PATH[,PATH...] or ws://HOST:PORT/PATH",
+        args.feed
+    ))
+}
+
+fn bind_control(state_dir: &Path) -> Result<(Option<ControlServer>, ControlReceiver), String> {
+    std::fs::create_dir_all(state_dir)
+        .map_err(|e| format!("--state-dir {}: {e}", state_dir.display()))?;
+    let path = control::socket_path(state_dir);
+    let (mut server, receiver) = ControlServer::bind(&path).map_err(|e| e.to_string())?;
+    server.spawn().map_err(|e| e.to_string())?;
+    let stop = control::install_signal_handlers().map_err(|e| e.to_string())?;
+    Ok((Some(server), receiver.with_stop_flag(stop)))
+}
+
+fn print_summary(s: &RunSummary) {
+    let pnl = s.portfolio_value - s.initial_cash;
+    let pct = (s.portfolio_value / s.initial_cash - 1.0) * 100.0;
+    println!();
+    println!("=== summary ===");
+    println!(
+        "stopped: {:?} after {} events in {:.2} s ({:.0} events/s){}",
+        s.stopped_by,
+        s.events,
+        s.wall.as_secs_f64(),
+        s.events as f64 / s.wall.as_secs_f64().max(1e-9),
+        s.pinned
+            .map_or(String::new(), |c| format!(", engine pinned to core {c}"))
+    );
+    if s.recovered_records > 0 {
+        println!(
+            "recovered: {} journaled records re-run and verified before trading resumed",
+            s.recovered_records
+        );
+    }
+    println!(
+        "cycles {} | decisions {} | fills {} | rejected orders {} | state {}",
+        s.cycles,
+        s.decisions,
+        s.fills,
+        s.rejects,
+        s.state.as_str()
+    );
+    println!(
+        "portfolio ${:.2} | P&L {pnl:+.2} ({pct:+.3}%) | cash ${:.2}",
+        s.portfolio_value, s.cash
+    );
+    if !s.positions.is_empty() {
+        let held: Vec<String> = s
+            .positions
+            .iter()
+            .map(|(n, q)| format!("{n} {q:+}"))
+            .collect();
+        println!("positions: {}", held.join(", "));
+    }
+    let m = &s.market;
+    println!(
+        "market data: {} quotes, {} bars from feed, {} bars built | refused: {} unknown symbol, {} out of order, {} bad quotes, {} bad prices",
+        m.quotes, m.feed_bars, m.bars_built, m.unknown_symbol, m.out_of_order, m.bad_quotes, m.bad_prices
+    );
+    if let Some(r) = &s.replay {
+        println!("replay: {r}");
+    }
+    println!(
+        "links: {} quotes conflated, feed waited {}×, journal waited {}×, snapshots skipped {}, broker timeouts {}",
+        s.conflated, s.feed_waits, s.journal_waits, s.snapshots_skipped, s.reply_timeouts
+    );
+    println!(
+        "journal: {} records (last seq {}), {} snapshots",
+        s.journal.records, s.journal.last_seq, s.journal.snapshots
+    );
+}
+
+/// `live-trading control <command>`.
+pub fn control(command: &str, state_dir: &Path) -> ExitCode {
+    let cmd = match ControlCommand::parse(command) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("control: {e}");
+            return ExitCode::from(RUN_ERROR_EXIT);
+        }
+    };
+    match control::send(&control::socket_path(state_dir), cmd) {
+        Ok(reply) => {
+            println!("{reply}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("control: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// A minimal logger for the cold threads (replay problems, control
+/// socket): `LEVEL target: message` on stderr.
+fn init_logging(level: Option<&str>) {
+    struct Stderr;
+    impl log::Log for Stderr {
+        fn enabled(&self, m: &log::Metadata) -> bool {
+            m.level() <= log::max_level()
+        }
+        fn log(&self, r: &log::Record) {
+            if self.enabled(r.metadata()) {
+                eprintln!("{} {}: {}", r.level(), r.target(), r.args());
+            }
+        }
+        fn flush(&self) {}
+    }
+    static LOGGER: Stderr = Stderr;
+    let filter = match level.map(str::to_ascii_lowercase).as_deref() {
+        Some("error") => log::LevelFilter::Error,
+        Some("info") => log::LevelFilter::Info,
+        Some("debug") => log::LevelFilter::Debug,
+        Some("trace") => log::LevelFilter::Trace,
+        _ => log::LevelFilter::Warn,
+    };
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(filter);
+    }
+}

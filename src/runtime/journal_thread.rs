@@ -1,0 +1,358 @@
+//! The journal thread: drains the engine's journal ring into the journal
+//! files, the trade log, the decision history and the state snapshot, and
+//! prints the console lines (each decision like the original system, a
+//! portfolio line per cycle, a live status line on a terminal).
+//!
+//! Cold thread: formats, allocates and does I/O so that the engine thread
+//! never does. Snapshots are written only after the journal is synced up to
+//! the records before them, so a snapshot never covers a record that is
+//! not on disk.
+
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::engine::state::EngineState;
+use crate::horizon::HorizonSet;
+use crate::journal::{snapshot, JournalRecord, JournalWriter, TradeLog};
+use crate::runtime::links::JournalMsg;
+use crate::types::Decision;
+
+/// What the console shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Console {
+    /// Nothing (tests, benchmarks).
+    Quiet,
+    /// Every decision of every cycle and a portfolio line (cycle trigger).
+    Decisions,
+    /// Trades only and a portfolio line every `n` cycles (bar and quote
+    /// triggers decide too often to print every decision).
+    Trades { every: u64 },
+}
+
+/// Where the journal thread writes.
+pub struct JournalConfig {
+    pub journal: JournalWriter,
+    pub trade_log: TradeLog,
+    pub history: Option<PathBuf>,
+    /// The records the journal held at start (recovery): the trade log and
+    /// the history are brought in line with them before anything new.
+    pub recovered: Vec<JournalRecord>,
+    pub state_path: PathBuf,
+    pub symbols: Vec<String>,
+    pub horizons: HorizonSet,
+    pub initial_cash: f64,
+    pub console: Console,
+}
+
+/// What the journal thread did.
+#[derive(Clone, Debug, Default)]
+pub struct JournalSummary {
+    pub records: u64,
+    pub last_seq: u64,
+    pub snapshots: u64,
+    pub fills: u64,
+    pub orders: u64,
+    pub rejects: u64,
+    /// The first write error, if any (the thread keeps draining so the
+    /// engine never blocks, and reports it at exit).
+    pub error: Option<String>,
+}
+
+/// Run the journal thread until [`JournalMsg::End`].
+pub fn run(
+    mut cfg: JournalConfig,
+    mut rx: rtrb::Consumer<JournalMsg>,
+    mut free: rtrb::Producer<Box<EngineState>>,
+) -> JournalSummary {
+    let mut s = JournalSummary::default();
+    let fail = |s: &mut JournalSummary, e: String| {
+        if s.error.is_none() {
+            s.error = Some(e);
+        }
+    };
+    // The trade log and the history derive from the journal: a crash may
+    // have left them behind it or ahead of it. Cut what the journal lacks,
+    // add what they lack, before anything new.
+    let recovered = std::mem::take(&mut cfg.recovered);
+    for (i, rec) in recovered.iter().enumerate() {
+        if let Err(e) = cfg.trade_log.append(i as u64 + 1, rec) {
+            fail(&mut s, e.to_string());
+        }
+    }
+    let decisions: Vec<&JournalRecord> = recovered
+        .iter()
+        .filter(|r| matches!(r, JournalRecord::Decision { .. }))
+        .collect();
+    let mut history = cfg.history.clone().and_then(|p| {
+        if let Some(dir) = p.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let kept = cut_lines(&p, decisions.len());
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .ok()
+            .map(BufWriter::new)?;
+        for rec in decisions.iter().skip(kept) {
+            let _ = writeln!(file, "{}", history_line(rec, &cfg));
+        }
+        Some(file)
+    });
+    let tty = std::io::stdout().is_terminal() && cfg.console != Console::Quiet;
+    let mut out = std::io::stdout().lock();
+    let mut lines: Vec<String> = Vec::new();
+    let mut last_status = Instant::now();
+    let mut status = String::new();
+    let mut idle = 0u32;
+    loop {
+        let msg = match rx.pop() {
+            Ok(m) => {
+                idle = 0;
+                m
+            }
+            Err(_) => {
+                if rx.is_abandoned() {
+                    break;
+                }
+                idle = idle.saturating_add(1);
+                if idle > 100 {
+                    std::thread::sleep(Duration::from_micros(200));
+                } else {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+        };
+        match msg {
+            JournalMsg::Record(rec) => {
+                let seq = match cfg.journal.append(&rec) {
+                    Ok(seq) => seq,
+                    Err(e) => {
+                        fail(&mut s, e.to_string());
+                        continue;
+                    }
+                };
+                s.records += 1;
+                s.last_seq = seq;
+                if let Err(e) = cfg.trade_log.append(seq, &rec) {
+                    fail(&mut s, e.to_string());
+                }
+                match rec {
+                    JournalRecord::Order { .. } => s.orders += 1,
+                    JournalRecord::Fill { .. } => s.fills += 1,
+                    JournalRecord::Reject { .. } => s.rejects += 1,
+                    _ => {}
+                }
+                if let (Some(h), JournalRecord::Decision { .. }) = (history.as_mut(), &rec) {
+                    let _ = writeln!(h, "{}", history_line(&rec, &cfg));
+                }
+                console(&rec, &cfg, &mut lines, &mut status);
+            }
+            JournalMsg::Snapshot(mut image) => {
+                let synced = cfg.journal.flush().and_then(|()| cfg.journal.sync());
+                match synced {
+                    Ok(()) => {
+                        image.journal_seq = cfg.journal.last_seq();
+                        let text = image.to_json(&cfg.symbols, &cfg.horizons);
+                        let bytes = serde_json::to_vec_pretty(&text).unwrap_or_default();
+                        match snapshot::write_atomic(&cfg.state_path, &bytes) {
+                            Ok(()) => s.snapshots += 1,
+                            Err(e) => fail(&mut s, e.to_string()),
+                        }
+                    }
+                    Err(e) => fail(&mut s, e.to_string()),
+                }
+                let _ = free.push(image);
+            }
+            JournalMsg::Flush => {
+                if let Err(e) = cfg.journal.flush() {
+                    fail(&mut s, e.to_string());
+                }
+                let _ = cfg.trade_log.flush();
+            }
+            JournalMsg::End => break,
+        }
+        if !lines.is_empty() {
+            if tty {
+                let _ = write!(out, "\r\x1b[2K");
+            }
+            for l in lines.drain(..) {
+                let _ = writeln!(out, "{l}");
+            }
+        }
+        if tty && last_status.elapsed() > Duration::from_millis(500) && !status.is_empty() {
+            let _ = write!(out, "\r\x1b[2K{status}");
+            let _ = out.flush();
+            last_status = Instant::now();
+        }
+    }
+    if tty {
+        let _ = write!(out, "\r\x1b[2K");
+    }
+    let _ = out.flush();
+    for r in [cfg.journal.flush(), cfg.journal.sync()] {
+        if let Err(e) = r {
+            fail(&mut s, e.to_string());
+        }
+    }
+    let _ = cfg.trade_log.flush();
+    let _ = cfg.trade_log.sync();
+    if let Some(h) = history.as_mut() {
+        let _ = h.flush();
+    }
+    s.last_seq = cfg.journal.last_seq();
+    s
+}
+
+fn name(cfg: &JournalConfig, id: crate::types::SymbolId) -> &str {
+    cfg.symbols.get(id.index()).map_or("?", String::as_str)
+}
+
+fn history_line(rec: &JournalRecord, cfg: &JournalConfig) -> String {
+    let JournalRecord::Decision {
+        cycle,
+        time,
+        symbol,
+        decision,
+        reason,
+        horizon,
+        side,
+        shares,
+        alpha,
+        target_weight,
+        proposed_weight,
+    } = *rec
+    else {
+        return String::new();
+    };
+    let num = |x: f64| if x.is_finite() { json!(x) } else { json!(null) };
+    json!({
+        "time": crate::iso::format(time),
+        "cycle": cycle,
+        "symbol": name(cfg, symbol),
+        "decision": decision.as_str(),
+        "reason": reason.code(),
+        "horizon": horizon.map(|h| cfg.horizons.get(h).label.clone()),
+        "side": side.map_or(0, |s| s.sign()),
+        "shares": shares.0,
+        "alpha": num(alpha),
+        "target_weight": num(target_weight),
+        "proposed_weight": num(proposed_weight),
+    })
+    .to_string()
+}
+
+/// Console lines for one record.
+fn console(rec: &JournalRecord, cfg: &JournalConfig, lines: &mut Vec<String>, status: &mut String) {
+    match *rec {
+        JournalRecord::Decision {
+            symbol,
+            decision,
+            reason,
+            horizon,
+            shares,
+            alpha,
+            ..
+        } => {
+            let trade = decision == Decision::Trade && shares.0 != 0;
+            let show = match cfg.console {
+                Console::Quiet => false,
+                Console::Decisions => true,
+                Console::Trades { .. } => trade,
+            };
+            if !show {
+                return;
+            }
+            let sym = name(cfg, symbol);
+            let line = if trade {
+                let verb = if shares.0 > 0 { "BUY" } else { "SELL" };
+                let h = horizon.map_or_else(
+                    || reason.code().to_owned(),
+                    |h| cfg.horizons.get(h).label.clone(),
+                );
+                format!(
+                    "{sym}: {verb} {} shares | α={alpha:+.6} | {h}",
+                    shares.0.abs()
+                )
+            } else if decision == Decision::Blocked {
+                format!("{sym}: BLOCKED | {}", reason.code())
+            } else {
+                format!("{sym}: HOLD | {}", reason.code())
+            };
+            lines.push(line);
+        }
+        JournalRecord::Cycle {
+            cycle,
+            time,
+            cash,
+            portfolio_value,
+            state,
+        } => {
+            let pnl = portfolio_value - cfg.initial_cash;
+            let pct = (portfolio_value / cfg.initial_cash - 1.0) * 100.0;
+            let line = format!(
+                "[{}] cycle {cycle} | {} | portfolio ${portfolio_value:.2} | P&L {pnl:+.2} ({pct:+.3}%) | cash ${cash:.2}",
+                crate::iso::format(time),
+                state.as_str()
+            );
+            *status = line.clone();
+            let show = match cfg.console {
+                Console::Quiet => false,
+                Console::Decisions => true,
+                Console::Trades { every } => every > 0 && cycle.is_multiple_of(every),
+            };
+            if show {
+                lines.push(line);
+            }
+        }
+        JournalRecord::Reject { symbol, reason, .. } if cfg.console != Console::Quiet => {
+            lines.push(format!(
+                "{}: order rejected | {}",
+                name(cfg, symbol),
+                reason.code()
+            ));
+        }
+        JournalRecord::Kill { state, reason, .. } if cfg.console != Console::Quiet => {
+            lines.push(format!(
+                "trading state {} ({})",
+                state.as_str(),
+                reason.map_or("cleared", |r| r.code())
+            ));
+        }
+        JournalRecord::Control { command, .. } if cfg.console != Console::Quiet => {
+            lines.push(format!("control: {command}"));
+        }
+        _ => {}
+    }
+}
+
+/// Keep at most the first `keep` complete lines of `path` (if it exists);
+/// returns how many complete lines it kept.
+fn cut_lines(path: &std::path::Path, keep: usize) -> usize {
+    let Ok(bytes) = std::fs::read(path) else {
+        return 0;
+    };
+    let mut end = 0;
+    let mut lines = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if lines == keep {
+            break;
+        }
+        if b == b'\n' {
+            lines += 1;
+            end = i + 1;
+        }
+    }
+    if end < bytes.len() {
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).open(path) {
+            let _ = f.set_len(end as u64);
+        }
+    }
+    lines
+}

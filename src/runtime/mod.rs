@@ -1,0 +1,690 @@
+//! The running engine (DESIGN §1): the feed thread, the engine thread
+//! (pinned, busy-polling or parking), the paper broker thread and the
+//! journal thread, wired with the bounded links of [`links`], plus the
+//! operator's control channel and start-up recovery.
+//!
+//! # Recovery
+//!
+//! The simulator and CSV replay are deterministic, so a restarted run
+//! re-executes its input from the start and the journal tells it where it
+//! was: every record the re-run produces that the journal already holds is
+//! compared byte for byte with the journaled one (a difference stops the run:
+//! the state directory belongs to another input or config) and is not
+//! written again; orders whose outcome is journaled are not sent again —
+//! their journaled fill is applied, to the engine and to the paper broker.
+//! The first record past the journal's end is where the crashed run
+//! stopped; from there on the run is live. Journal and trade log come out
+//! byte-identical to an uninterrupted run. (Live feeds, which cannot be
+//! re-run, start from the snapshot and the journal tail: issue #5/#6.)
+//!
+//! Cold module except [`engine_side`], which runs on the engine thread.
+
+#![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
+
+pub mod engine_side;
+pub mod journal_thread;
+pub mod links;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::broker::paper::{Fill, PaperBroker};
+use crate::config::EngineConfig;
+use crate::control::ControlReceiver;
+use crate::engine::core::Engine;
+use crate::engine::cycle::{OrderOutcome, OrderRequest, OrderRouter};
+use crate::engine::state::EngineState;
+use crate::feed::event::MarketEvent;
+use crate::feed::replay::{Pacer, ReplayFeed, ReplayStats};
+use crate::feed::sim::MarketSim;
+use crate::journal::{ControlCommand, JournalReader, JournalRecord, JournalWriter, TradeLog};
+use crate::market::state::MarketCounters;
+use crate::telemetry::{clock, LatencyRecorder, Metric};
+use crate::types::{Nanos, Qty, SymbolOrder, TradingState};
+
+use engine_side::{EngineClock, JournalLink, JournalSink, Stamps, ThreadRouter};
+use journal_thread::{Console, JournalConfig, JournalSummary};
+use links::{BrokerMsg, FeedLink, FeedMsg, FullPolicy, JournalMsg, OrderMsg};
+
+/// Where market data comes from.
+pub enum FeedSource {
+    Sim(Box<MarketSim>),
+    Replay {
+        feed: Box<ReplayFeed>,
+        pacer: Option<Pacer>,
+    },
+}
+
+impl FeedSource {
+    fn next(&mut self) -> Option<MarketEvent> {
+        match self {
+            FeedSource::Sim(sim) => sim.next_event().map(MarketEvent::from),
+            FeedSource::Replay { feed, pacer } => {
+                let e = feed.next_event()?;
+                if let Some(p) = pacer.as_mut() {
+                    p.wait_until(e.time());
+                }
+                Some(e)
+            }
+        }
+    }
+
+    /// Whether the source sends bars (then none are built from quotes).
+    pub fn sends_bars(&self) -> bool {
+        match self {
+            FeedSource::Sim(_) => true,
+            FeedSource::Replay { feed, .. } => feed
+                .files()
+                .any(|(_, layout)| layout == crate::feed::replay::Layout::Bars),
+        }
+    }
+
+    fn policy(&self) -> FullPolicy {
+        match self {
+            FeedSource::Sim(_) => FullPolicy::Wait,
+            FeedSource::Replay { pacer: None, .. } => FullPolicy::Wait,
+            FeedSource::Replay { pacer: Some(_), .. } => FullPolicy::Conflate,
+        }
+    }
+}
+
+/// How to run.
+pub struct RunOptions {
+    pub state_dir: PathBuf,
+    pub pin_core: Option<usize>,
+    pub busy_poll: bool,
+    pub max_cycles: Option<u64>,
+    pub dry_run: bool,
+    pub console: Console,
+    /// The control channel (socket server or none).
+    pub control: ControlReceiver,
+    /// Called on the engine thread after each event with the count of
+    /// events so far (tests arm an allocation counter through it).
+    pub on_event: Option<Box<dyn FnMut(u64) + Send>>,
+}
+
+/// What a run did.
+pub struct RunSummary {
+    pub events: u64,
+    pub cycles: u64,
+    pub decisions: u64,
+    pub fills: u64,
+    pub rejects: u64,
+    pub cash: f64,
+    pub portfolio_value: f64,
+    pub initial_cash: f64,
+    /// (symbol, signed shares) of open positions.
+    pub positions: Vec<(String, f64)>,
+    pub state: TradingState,
+    pub market: MarketCounters,
+    pub replay: Option<ReplayStats>,
+    pub latency: LatencyRecorder,
+    pub journal: JournalSummary,
+    /// Records found in the journal at start (recovery by re-run).
+    pub recovered_records: u64,
+    pub conflated: u64,
+    pub feed_waits: u64,
+    pub journal_waits: u64,
+    pub snapshots_skipped: u64,
+    pub reply_timeouts: u64,
+    pub stopped_by: StopReason,
+    pub wall: Duration,
+    pub pinned: Option<usize>,
+}
+
+/// Why the engine loop ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    FeedEnded,
+    MaxCycles,
+    Stop,
+    /// The re-run differs from the journal (see [`RunError::Diverged`]).
+    Diverged,
+}
+
+/// Why a run could not start or finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("state directory {}: {source}", path.display())]
+    StateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    TradeLog(#[from] crate::journal::TradeLogError),
+    #[error("paper broker: {0}")]
+    Paper(String),
+    #[error(
+        "the journal in {dir} does not match this run: record {seq} differs ({detail}). \
+         It was written by another input, symbol list or config; use a fresh --state-dir \
+         (or the original inputs) to continue it"
+    )]
+    Diverged {
+        dir: String,
+        seq: u64,
+        detail: String,
+    },
+    #[error("the {0} thread panicked")]
+    Panicked(&'static str),
+    #[error("journal thread: {0}")]
+    JournalWrite(String),
+}
+
+/// Journaled outcome of an order, by client order id.
+#[derive(Clone, Copy, Debug)]
+enum Known {
+    Filled(Fill),
+    Rejected(crate::types::Reason),
+}
+
+/// What the state directory already holds.
+struct Recovered {
+    records: Vec<JournalRecord>,
+    outcomes: HashMap<u64, Known>,
+}
+
+fn read_journal(dir: &Path) -> Result<Recovered, RunError> {
+    let mut records = Vec::new();
+    let mut outcomes = HashMap::new();
+    if dir.exists() {
+        for item in JournalReader::open(dir)? {
+            let (_, rec) = item?;
+            match rec {
+                JournalRecord::Fill {
+                    client_order_id,
+                    broker_order_id,
+                    symbol,
+                    side,
+                    qty,
+                    price,
+                    fee,
+                    ..
+                } => {
+                    let q = qty.as_f64();
+                    outcomes.insert(
+                        client_order_id,
+                        Known::Filled(Fill {
+                            order_id: broker_order_id,
+                            symbol,
+                            side,
+                            qty: q,
+                            price,
+                            notional: q * price,
+                            fee,
+                        }),
+                    );
+                }
+                JournalRecord::Reject {
+                    client_order_id,
+                    reason,
+                    ..
+                } => {
+                    outcomes.insert(client_order_id, Known::Rejected(reason));
+                }
+                _ => {}
+            }
+            records.push(rec);
+        }
+    }
+    Ok(Recovered { records, outcomes })
+}
+
+/// The engine thread's router during and after recovery.
+struct RecoveringRouter {
+    inner: ThreadRouter,
+    outcomes: HashMap<u64, Known>,
+}
+
+impl OrderRouter for RecoveringRouter {
+    fn submit(&mut self, order: &OrderRequest) -> OrderOutcome {
+        if let Some(known) = self.outcomes.get(&order.client_order_id).copied() {
+            // Journaled already: record (skipped as a duplicate), apply
+            // the journaled outcome, keep the paper broker in step.
+            let mut j = self.inner.journal.borrow_mut();
+            let price = match order.side {
+                crate::types::Side::Buy => order.quote.ask,
+                crate::types::Side::Sell => order.quote.bid,
+            };
+            j.record(JournalRecord::Order {
+                client_order_id: order.client_order_id,
+                cycle: order.cycle,
+                time: order.time,
+                symbol: order.symbol,
+                side: order.side,
+                qty: order.qty,
+                price,
+                horizon: order.horizon,
+            });
+            return match known {
+                Known::Filled(fill) => {
+                    j.record(JournalRecord::Fill {
+                        client_order_id: order.client_order_id,
+                        broker_order_id: fill.order_id,
+                        time: order.time,
+                        symbol: fill.symbol,
+                        side: fill.side,
+                        qty: Qty(fill.qty.round() as i64),
+                        price: fill.price,
+                        fee: fill.fee,
+                    });
+                    drop(j);
+                    links::push_wait(&mut self.inner.orders, OrderMsg::Apply { fill });
+                    OrderOutcome::Filled(fill)
+                }
+                Known::Rejected(reason) => {
+                    j.record(JournalRecord::Reject {
+                        client_order_id: order.client_order_id,
+                        time: order.time,
+                        symbol: order.symbol,
+                        reason,
+                    });
+                    OrderOutcome::Rejected(reason)
+                }
+            };
+        }
+        self.inner.submit(order)
+    }
+}
+
+/// Run `engine` on `feed` until the feed ends, `max_cycles` cycles ran, or
+/// the operator stops it.
+pub fn run(
+    config: &EngineConfig,
+    symbols: &[String],
+    engine: Engine,
+    mut feed: FeedSource,
+    opts: RunOptions,
+) -> Result<RunSummary, RunError> {
+    clock::init();
+    let started = Instant::now();
+    let state_dir = opts.state_dir.clone();
+    std::fs::create_dir_all(&state_dir).map_err(|source| RunError::StateDir {
+        path: state_dir.clone(),
+        source,
+    })?;
+    let tz = config.risk.session_timezone;
+    let journal_dir = state_dir.join("journal");
+    let recovered = read_journal(&journal_dir)?;
+    let writer = JournalWriter::open(&journal_dir, tz)?;
+    let horizons: Vec<String> = config.horizons.labels().map(str::to_owned).collect();
+    let trade_dir = resolve(&state_dir, &config.logging.trade_log_dir);
+    let trade_log = TradeLog::open(&trade_dir, tz, symbols, &horizons)?;
+    let n = symbols.len();
+
+    // Links.
+    let (feed_tx, mut feed_rx) = rtrb::RingBuffer::<FeedMsg>::new(1 << 16);
+    let (order_tx, mut order_rx) = rtrb::RingBuffer::<OrderMsg>::new(1024);
+    let (event_tx, event_rx) = rtrb::RingBuffer::<BrokerMsg>::new(1024);
+    let (journal_tx, journal_rx) = rtrb::RingBuffer::<JournalMsg>::new(1 << 16);
+    let (mut free_tx, free_rx) = rtrb::RingBuffer::<Box<EngineState>>::new(4);
+    for _ in 0..2 {
+        let _ = free_tx.push(Box::new(EngineState::with_capacity(
+            n,
+            config.horizons.len(),
+        )));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+
+    // Feed thread.
+    let feed_stop = stop.clone();
+    let policy = feed.policy();
+    let feed_thread = std::thread::Builder::new()
+        .name("feed".into())
+        .spawn(move || {
+            let mut link = FeedLink::new(feed_tx, policy, n);
+            while !feed_stop.load(Ordering::Relaxed) && !link.is_abandoned() {
+                let Some(event) = feed.next() else { break };
+                link.send(FeedMsg::Event {
+                    event,
+                    stamp: clock::now_ns(),
+                });
+            }
+            link.drain();
+            link.send(FeedMsg::End);
+            let stats = match &feed {
+                FeedSource::Replay { feed, .. } => Some(feed.stats()),
+                FeedSource::Sim(_) => None,
+            };
+            (link.conflated, link.waits, stats)
+        })
+        .map_err(|e| RunError::StateDir {
+            path: state_dir.clone(),
+            source: e,
+        })?;
+
+    // Broker thread (paper).
+    let paper = config.paper_params();
+    let order = SymbolOrder::from_names(symbols).map_err(|e| RunError::Paper(e.to_string()))?;
+    let mut broker = PaperBroker::new(paper, order).map_err(|e| RunError::Paper(e.to_string()))?;
+    let broker_thread = std::thread::Builder::new()
+        .name("broker".into())
+        .spawn(move || paper_thread(&mut broker, &mut order_rx, event_tx))
+        .map_err(|e| RunError::StateDir {
+            path: state_dir.clone(),
+            source: e,
+        })?;
+
+    // Journal thread.
+    let jcfg = JournalConfig {
+        journal: writer,
+        trade_log,
+        history: Some(resolve(&state_dir, &config.engine.history_path)),
+        recovered: recovered.records.clone(),
+        state_path: resolve(&state_dir, &config.engine.state_path),
+        symbols: symbols.to_vec(),
+        horizons: config.horizons.clone(),
+        initial_cash: paper.initial_cash,
+        console: opts.console,
+    };
+    let journal_thread = std::thread::Builder::new()
+        .name("journal".into())
+        .spawn(move || journal_thread::run(jcfg, journal_rx, free_tx))
+        .map_err(|e| RunError::StateDir {
+            path: state_dir.clone(),
+            source: e,
+        })?;
+
+    // Engine thread.
+    let RunOptions {
+        pin_core,
+        busy_poll,
+        max_cycles,
+        dry_run,
+        control,
+        on_event,
+        ..
+    } = opts;
+    let recovered_records = recovered.records.len() as u64;
+    let dir_text = journal_dir.display().to_string();
+    let engine_thread = std::thread::Builder::new()
+        .name("engine".into())
+        .spawn(move || {
+            let pinned = pin_core.filter(|&c| {
+                core_affinity::get_core_ids()
+                    .and_then(|ids| ids.into_iter().find(|id| id.id == c))
+                    .is_some_and(core_affinity::set_for_current)
+            });
+            let stamps = Rc::new(Stamps::default());
+            let journal = Rc::new(RefCell::new(JournalLink::new(
+                journal_tx,
+                free_rx,
+                recovered.records,
+            )));
+            let mut router = RecoveringRouter {
+                inner: ThreadRouter {
+                    orders: order_tx,
+                    events: event_rx,
+                    journal: journal.clone(),
+                    latency: LatencyRecorder::new(),
+                    stamps: stamps.clone(),
+                    dry_run,
+                    order_waits: 0,
+                    timeouts: 0,
+                },
+                outcomes: recovered.outcomes,
+            };
+            let mut sink = JournalSink {
+                journal: journal.clone(),
+                cycles: 0,
+                snapshots: 0,
+                snapshots_skipped: 0,
+                last_state: TradingState::Active,
+            };
+            let mut clock_ = EngineClock::new(stamps.clone());
+            let mut engine = engine;
+            let mut on_event = on_event;
+            let out = engine_loop(
+                &mut engine,
+                &mut feed_rx,
+                &control,
+                &mut router,
+                &mut sink,
+                &mut clock_,
+                busy_poll,
+                max_cycles,
+                &stamps,
+                &mut on_event,
+            );
+            // A final snapshot of the end state, whatever was skipped.
+            if journal.borrow().diverged.is_none() && !journal.borrow().recovering() {
+                let image = loop {
+                    let popped = journal.borrow_mut().free.pop();
+                    match popped {
+                        Ok(image) => break Some(image),
+                        Err(_) if journal.borrow().free.is_abandoned() => break None,
+                        Err(_) => std::thread::yield_now(),
+                    }
+                };
+                if let Some(mut image) = image {
+                    image.capture_into(engine.cycle());
+                    journal.borrow_mut().send(JournalMsg::Snapshot(image));
+                }
+            }
+            let diverged = journal
+                .borrow()
+                .diverged
+                .map(|(seq, old, new)| (seq, format!("journaled {old:?}, produced {new:?}")));
+            journal.borrow_mut().send(JournalMsg::End);
+            let _ = links::push_wait(&mut router.inner.orders, OrderMsg::Shutdown);
+            let mut latency = clock_.latency;
+            latency.merge(&router.inner.latency);
+            let j = journal.borrow();
+            (
+                engine,
+                out,
+                latency,
+                (j.waits, sink.snapshots_skipped, router.inner.timeouts),
+                pinned,
+                diverged,
+            )
+        })
+        .map_err(|e| RunError::StateDir {
+            path: state_dir.clone(),
+            source: e,
+        })?;
+
+    let (engine, (stopped_by, events), latency, waits, pinned, diverged) = engine_thread
+        .join()
+        .map_err(|_| RunError::Panicked("engine"))?;
+    stop.store(true, Ordering::Relaxed);
+    let (conflated, feed_waits, replay) =
+        feed_thread.join().map_err(|_| RunError::Panicked("feed"))?;
+    broker_thread
+        .join()
+        .map_err(|_| RunError::Panicked("broker"))?;
+    let journal = journal_thread
+        .join()
+        .map_err(|_| RunError::Panicked("journal"))?;
+    if let Some((seq, detail)) = diverged {
+        return Err(RunError::Diverged {
+            dir: dir_text,
+            seq,
+            detail,
+        });
+    }
+    if let Some(e) = &journal.error {
+        return Err(RunError::JournalWrite(e.clone()));
+    }
+    let cycle = engine.cycle();
+    let ledger = cycle.ledger();
+    let positions = symbols
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| {
+            let q = ledger.position(crate::types::SymbolId(i as u16));
+            (q != 0.0).then(|| (s.clone(), q))
+        })
+        .collect();
+    Ok(RunSummary {
+        events,
+        cycles: engine.counters().cycles,
+        decisions: engine.counters().decisions,
+        fills: journal.fills,
+        rejects: journal.rejects,
+        cash: ledger.cash(),
+        portfolio_value: cycle.portfolio_value(),
+        initial_cash: paper.initial_cash,
+        positions,
+        state: cycle.guardrails().state(),
+        market: *engine.market().counters(),
+        replay,
+        latency,
+        journal,
+        recovered_records,
+        conflated,
+        feed_waits,
+        journal_waits: waits.0,
+        snapshots_skipped: waits.1,
+        reply_timeouts: waits.2,
+        stopped_by,
+        wall: started.elapsed(),
+        pinned,
+    })
+}
+
+/// A path from config inside the run's state directory: a relative path
+/// loses a leading `state/` (the default directory) and is joined to
+/// `--state-dir`, so that one directory holds everything of a run.
+fn resolve(state_dir: &Path, configured: &Path) -> PathBuf {
+    if configured.is_absolute() {
+        return configured.to_path_buf();
+    }
+    let rel = configured
+        .strip_prefix("state")
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|_| configured.to_path_buf());
+    state_dir.join(rel)
+}
+
+/// The engine loop. Returns why it stopped and the events it processed.
+#[allow(clippy::too_many_arguments)]
+fn engine_loop(
+    engine: &mut Engine,
+    feed: &mut rtrb::Consumer<FeedMsg>,
+    control: &ControlReceiver,
+    router: &mut RecoveringRouter,
+    sink: &mut JournalSink,
+    clock_: &mut EngineClock,
+    busy_poll: bool,
+    max_cycles: Option<u64>,
+    stamps: &Stamps,
+    on_event: &mut Option<Box<dyn FnMut(u64) + Send>>,
+) -> (StopReason, u64) {
+    let mut events = 0u64;
+    let mut idle = 0u32;
+    let mut last_time = Nanos::ZERO;
+    loop {
+        if let Some(cmd) = control.try_recv() {
+            let mut controls = engine.cycle().controls();
+            match cmd {
+                ControlCommand::Pause => controls.paused = true,
+                ControlCommand::Resume => controls.paused = false,
+                ControlCommand::Kill => controls.manual_kill = true,
+                ControlCommand::ResetKill => controls.manual_kill = false,
+                ControlCommand::Stop => {}
+            }
+            engine.cycle_mut().set_controls(controls);
+            sink.journal.borrow_mut().record(JournalRecord::Control {
+                time: last_time,
+                command: cmd,
+            });
+            if cmd == ControlCommand::Stop {
+                return (StopReason::Stop, events);
+            }
+        }
+        match feed.pop() {
+            Ok(FeedMsg::Event { event, stamp }) => {
+                idle = 0;
+                events += 1;
+                let now = clock::now_ns();
+                clock_
+                    .latency
+                    .record(Metric::FeedQueue, now.saturating_sub(stamp));
+                stamps.wire.set(stamp);
+                last_time = last_time.max(event.time());
+                let before = sink.cycles;
+                engine.on_event(&event, router, sink, clock_);
+                if let Some(f) = on_event.as_mut() {
+                    f(events);
+                }
+                if sink.cycles != before {
+                    let mut j = sink.journal.borrow_mut();
+                    if j.diverged.is_some() {
+                        return (StopReason::Diverged, events);
+                    }
+                    j.send(JournalMsg::Flush);
+                    drop(j);
+                    if max_cycles.is_some_and(|limit| sink.cycles >= limit) {
+                        return (StopReason::MaxCycles, events);
+                    }
+                }
+            }
+            Ok(FeedMsg::End) => return (StopReason::FeedEnded, events),
+            Err(_) => {
+                idle = idle.saturating_add(1);
+                if busy_poll || idle < 128 {
+                    std::hint::spin_loop();
+                } else if idle < 1024 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
+        }
+    }
+}
+
+/// The paper broker thread: fills each order from the quote it carries.
+fn paper_thread(
+    broker: &mut PaperBroker,
+    rx: &mut rtrb::Consumer<OrderMsg>,
+    mut tx: rtrb::Producer<BrokerMsg>,
+) {
+    let mut idle = 0u32;
+    loop {
+        match rx.pop() {
+            Ok(OrderMsg::Order { order, .. }) => {
+                idle = 0;
+                broker.set_quote(order.symbol, order.quote);
+                let msg = match broker.submit_shares(order.symbol, order.side, order.qty) {
+                    Ok(fill) => BrokerMsg::Filled {
+                        client_order_id: order.client_order_id,
+                        fill,
+                        stamp: clock::now_ns(),
+                    },
+                    Err(reason) => BrokerMsg::Rejected {
+                        client_order_id: order.client_order_id,
+                        reason,
+                        stamp: clock::now_ns(),
+                    },
+                };
+                links::push_wait(&mut tx, msg);
+            }
+            Ok(OrderMsg::Apply { fill }) => {
+                idle = 0;
+                broker.apply_fill(&fill);
+            }
+            Ok(OrderMsg::Shutdown) => return,
+            Err(_) => {
+                if rx.is_abandoned() {
+                    return;
+                }
+                idle = idle.saturating_add(1);
+                if idle < 256 {
+                    std::hint::spin_loop();
+                } else if idle < 4096 {
+                    std::thread::yield_now();
+                } else {
+                    std::thread::sleep(Duration::from_micros(20));
+                }
+            }
+        }
+    }
+}
