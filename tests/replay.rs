@@ -692,6 +692,7 @@ fn real_spy_quotes_replay_completely() {
     assert_eq!(s.rows, 142_153);
     assert_eq!(s.events, 142_153);
     assert_eq!(s.malformed + s.unknown_symbol + s.out_of_order, 0);
+    assert_eq!(s.sorted_files, 0, "a file in time order streams");
 }
 
 /// Lean's one-minute quotes and bars, each file grouped by symbol (ten

@@ -101,8 +101,9 @@ pub struct ReplayParams {
     /// Largest file, in bytes, that is read into memory and sorted when its
     /// rows are not in time order (a file grouped by symbol). A larger file
     /// out of order is refused ([`ReplayError::Unsorted`]); a file in order
-    /// streams whatever its size. Memory used is about 56 bytes per row,
-    /// roughly the file's size. Default [`DEFAULT_MAX_SORT_BYTES`].
+    /// streams whatever its size. A sorted file holds 56 bytes per row
+    /// (about the file's size) while it replays, up to twice that while it
+    /// is read and sorted. Default [`DEFAULT_MAX_SORT_BYTES`].
     pub max_sort_bytes: u64,
 }
 
