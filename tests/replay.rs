@@ -1,7 +1,8 @@
 //! CSV replay on real files: the hand-made fixtures in `tests/data/replay/`
-//! (every bad-row kind, merge order across files, grouped files, headers)
-//! and byte-exact files written to a temp dir (CRLF, no trailing newline,
-//! non-UTF-8, zero bytes). The real SPY check is `#[ignore]`d: run it with
+//! (every bad-row kind, merge order across files, files grouped by symbol
+//! sorted in memory, headers) and byte-exact files written to a temp dir
+//! (CRLF, no trailing newline, non-UTF-8, zero bytes, a file changed while
+//! it streams). The real-data checks are `#[ignore]`d: run them with
 //! `cargo test --release --test replay -- --ignored --nocapture`.
 
 // Test code: formatting and the wall clock are allowed.
@@ -85,6 +86,7 @@ fn every_bad_row_kind_is_counted_with_its_line_and_the_replay_goes_on() {
             suspect_quotes: 5,
             suspect_bars: 0,
             read_errors: 0,
+            sorted_files: 0,
         }
     );
     assert_eq!(
@@ -208,9 +210,14 @@ fn files_merge_by_event_time_ties_to_the_first_file_then_the_earlier_line() {
 
 #[test]
 fn two_replays_of_the_same_input_are_identical() {
-    let paths = [fixture("merge_quotes.csv"), fixture("merge_bars.csv")];
+    let paths = [
+        fixture("merge_quotes.csv"),
+        fixture("merge_bars.csv"),
+        fixture("grouped_quotes.csv"),
+    ];
     let a = drain(&mut open(&paths, &["SPY", "QQQ"]));
     let b = drain(&mut open(&paths, &["SPY", "QQQ"]));
+    assert_eq!(a.len(), 4 + 3 + 6);
     assert_eq!(a, b);
 }
 
@@ -274,25 +281,230 @@ fn unknown_symbols_are_skipped_and_counted_per_name() {
 }
 
 #[test]
-fn a_file_grouped_by_symbol_skips_rows_earlier_than_the_previous_row() {
+fn a_file_grouped_by_symbol_is_sorted_in_memory_and_replays_in_time_order() {
     let mut feed = open(&[fixture("grouped_bars.csv")], &["AAA", "BBB", "CCC"]);
+    assert_eq!(feed.sorted_in_memory().collect::<Vec<_>>(), [true]);
     let events = drain(&mut feed);
     let got: Vec<(SymbolId, u64)> = events
+        .iter()
+        .map(|e| (e.symbol(), (e.time().0 - T) / SEC))
+        .collect();
+    // Bar ends; equal times keep file order (line order).
+    assert_eq!(
+        got,
+        [
+            (SymbolId(0), 60),
+            (SymbolId(1), 60),
+            (SymbolId(0), 120),
+            (SymbolId(1), 120),
+            (SymbolId(2), 120),
+            (SymbolId(0), 180),
+            (SymbolId(2), 240),
+        ]
+    );
+    let MarketEvent::Bar(b) = events[1] else {
+        panic!("{:?}", events[1])
+    };
+    assert_eq!((b.bar.open, b.bar.volume), (20.00, 400.0), "values travel");
+    assert_eq!(feed.stats().out_of_order, 0);
+    assert_eq!(feed.stats().sorted_files, 1);
+    assert_eq!(feed.stats().events, 7);
+    assert!(feed.problems().is_empty());
+}
+
+#[test]
+fn a_grouped_file_counts_bad_rows_with_their_lines_and_judges_order_per_symbol() {
+    let mut feed = open(&[fixture("grouped_quotes.csv")], &["SPY", "QQQ"]);
+    // Every row was read and checked at open.
+    assert_eq!(feed.stats().rows, 9);
+    assert_eq!(feed.stats().malformed + feed.stats().out_of_order, 2);
+    let spy = SymbolId(0);
+    let qqq = SymbolId(1);
+    let got: Vec<(SymbolId, u64)> = drain(&mut feed)
         .iter()
         .map(|e| (e.symbol(), (e.time().0 - T) / SEC))
         .collect();
     assert_eq!(
         got,
         [
-            (SymbolId(0), 60),
-            (SymbolId(0), 120),
-            (SymbolId(0), 180),
-            (SymbolId(2), 240)
+            (qqq, 30),
+            (spy, 60),
+            (spy, 120),
+            (qqq, 120),
+            (qqq, 150),
+            (spy, 180)
+        ],
+        "SPY at 90 s (line 4) is earlier than SPY's previous row and is skipped; \
+         QQQ's rows are not judged against SPY's"
+    );
+    assert_eq!(
+        feed.stats(),
+        ReplayStats {
+            rows: 9,
+            events: 6,
+            malformed: 1,
+            unknown_symbol: 1,
+            out_of_order: 1,
+            suspect_quotes: 1,
+            suspect_bars: 0,
+            read_errors: 0,
+            sorted_files: 1,
+        }
+    );
+    assert_eq!(
+        feed.problems(),
+        &[
+            RowProblem {
+                file_index: 0,
+                line: 4,
+                kind: ProblemKind::OutOfOrder {
+                    previous: Nanos(T + 120 * SEC),
+                    found: Nanos(T + 90 * SEC),
+                },
+            },
+            malformed(
+                9,
+                RowFault::BadField {
+                    column: "ts_utc_ns"
+                }
+            ),
         ]
     );
-    assert_eq!(feed.stats().out_of_order, 3);
-    let lines: Vec<u64> = feed.problems().iter().map(|p| p.line).collect();
-    assert_eq!(lines, [5, 6, 7]);
+    assert_eq!(
+        feed.unknown_symbols(),
+        &[UnknownSymbol {
+            name: "XYZ".into(),
+            rows: 1,
+            first_file: 0,
+            first_line: 6,
+        }]
+    );
+}
+
+#[test]
+fn a_grouped_file_merges_with_a_streamed_one_ties_to_the_first_file() {
+    let kind = |e: &MarketEvent| match e {
+        MarketEvent::Quote(_) => 'q',
+        MarketEvent::Bar(_) => 'b',
+        MarketEvent::Trade(_) => 't',
+    };
+    let paths = [fixture("grouped_quotes.csv"), fixture("merge_bars.csv")];
+    let mut feed = open(&paths, &["SPY", "QQQ"]);
+    assert_eq!(
+        feed.sorted_in_memory().collect::<Vec<_>>(),
+        [true, false],
+        "merge_bars.csv is in time order: it streams"
+    );
+    let got: Vec<(char, u16, u64)> = drain(&mut feed)
+        .iter()
+        .map(|e| (kind(e), e.symbol().0, (e.time().0 - T) / SEC))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ('q', 1, 30),
+            ('q', 0, 60),
+            ('b', 0, 60),
+            ('q', 0, 120),
+            ('q', 1, 120),
+            ('b', 1, 120),
+            ('q', 1, 150),
+            ('b', 0, 150),
+            ('q', 0, 180),
+        ]
+    );
+    assert_eq!(feed.stats().sorted_files, 1);
+}
+
+#[test]
+fn a_grouped_file_over_the_sort_limit_is_refused_with_the_sort_command() {
+    let params = ReplayParams {
+        max_sort_bytes: 100,
+        ..ReplayParams::default()
+    };
+    let err = ReplayFeed::open(
+        &[fixture("grouped_quotes.csv")],
+        &syms(&["SPY", "QQQ"]),
+        params,
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            err,
+            ReplayError::Unsorted {
+                line: 7,
+                size: 405,
+                limit: 100,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("grouped_quotes.csv"), "{text}");
+    assert!(text.contains("line 7"), "{text}");
+    assert!(text.contains("sort -s -t, -k2,2n"), "{text}");
+
+    // A file in time order streams whatever the limit.
+    let params = ReplayParams {
+        max_sort_bytes: 0,
+        ..ReplayParams::default()
+    };
+    let mut feed = ReplayFeed::open(
+        &[fixture("merge_quotes.csv")],
+        &syms(&["SPY", "QQQ"]),
+        params,
+    )
+    .unwrap();
+    assert_eq!(drain(&mut feed).len(), 4);
+    // Out of order only through a symbol the replay skips: streams too.
+    let mut feed =
+        ReplayFeed::open(&[fixture("grouped_quotes.csv")], &syms(&["SPY"]), params).unwrap();
+    assert_eq!(feed.sorted_in_memory().collect::<Vec<_>>(), [false]);
+    assert_eq!(drain(&mut feed).len(), 3);
+    assert_eq!(feed.stats().out_of_order, 1);
+}
+
+#[test]
+fn a_streamed_file_changed_after_open_still_hands_out_events_in_time_order() {
+    // Over 1 MiB, so the reader has not buffered the tail at open.
+    let rows = 40_000u64;
+    let mut text = String::from("symbol,ts_utc_ns,bid,bid_size,ask,ask_size\n");
+    for i in 1..=rows {
+        text.push_str(&format!("SPY,{},100.00,100,100.02,100\n", T + i * SEC));
+    }
+    assert!(text.len() > (1 << 20) + 100 * 50);
+    let path = write("changing.csv", text.as_bytes());
+    let mut feed = open(std::slice::from_ref(&path), &["SPY", "QQQ"]);
+    assert_eq!(feed.sorted_in_memory().collect::<Vec<_>>(), [false]);
+    // Insert a QQQ row, earlier than the SPY row before it, near the end.
+    let cut = text.len() - 100 * 40;
+    let cut = cut + text[cut..].find('\n').unwrap() + 1;
+    let changed = format!(
+        "{}QQQ,{},300.00,100,300.05,100\n{}",
+        &text[..cut],
+        T + 5 * SEC,
+        &text[cut..]
+    );
+    std::fs::write(&path, changed).unwrap();
+    let mut last = Nanos::ZERO;
+    let mut n = 0;
+    while let Some(e) = feed.next_event() {
+        assert!(e.time() >= last, "{e:?} after {last:?}");
+        assert_eq!(e.symbol(), SymbolId(0));
+        last = e.time();
+        n += 1;
+    }
+    assert_eq!(n, rows);
+    assert_eq!(feed.stats().out_of_order, 1);
+    assert!(matches!(
+        feed.problems(),
+        [RowProblem {
+            kind: ProblemKind::OutOfOrder { found, .. },
+            ..
+        }] if *found == Nanos(T + 5 * SEC)
+    ));
 }
 
 #[test]
@@ -480,4 +692,46 @@ fn real_spy_quotes_replay_completely() {
     assert_eq!(s.rows, 142_153);
     assert_eq!(s.events, 142_153);
     assert_eq!(s.malformed + s.unknown_symbol + s.out_of_order, 0);
+    assert_eq!(s.sorted_files, 0, "a file in time order streams");
+}
+
+/// Lean's one-minute quotes and bars, each file grouped by symbol (ten
+/// symbols, 2008–2015): every row of every symbol replays, in time order.
+/// Run with `cargo test --release --test replay -- --ignored --nocapture`;
+/// the directory can be overridden with `LT_LEAN_EQUITY`.
+#[test]
+#[ignore = "needs /work/shared/data; run explicitly"]
+fn real_grouped_quotes_and_bars_replay_every_symbol_in_time_order() {
+    let dir = std::env::var_os("LT_LEAN_EQUITY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/data/lean-equity"));
+    let paths = [dir.join("quotes_1min.csv"), dir.join("bars_1min.csv")];
+    let symbols = [
+        "AAPL", "AIG", "BAC", "FOXA", "GOOG", "IBM", "NWSA", "SHY", "SPY", "TWX",
+    ];
+    let start = std::time::Instant::now();
+    let mut feed = open(&paths, &symbols);
+    let mut quotes = vec![0u64; symbols.len()];
+    let mut bars = vec![0u64; symbols.len()];
+    let mut last = Nanos::ZERO;
+    while let Some(e) = feed.next_event() {
+        assert!(e.time() >= last, "{e:?} after {last:?}");
+        last = e.time();
+        match e {
+            MarketEvent::Quote(q) => quotes[q.symbol.index()] += 1,
+            MarketEvent::Bar(b) => bars[b.symbol.index()] += 1,
+            MarketEvent::Trade(_) => unreachable!(),
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let s = feed.stats();
+    println!("{s}\n{} events in {secs:.3} s", s.events);
+    for (i, name) in symbols.iter().enumerate() {
+        println!("  {name:<5} {:>6} quotes {:>6} bars", quotes[i], bars[i]);
+    }
+    assert_eq!(feed.sorted_in_memory().collect::<Vec<_>>(), [true, true]);
+    assert_eq!(s.rows, 23_907 + 21_258);
+    assert_eq!(s.events, s.rows);
+    assert_eq!(s.malformed + s.unknown_symbol + s.out_of_order, 0);
+    assert!(quotes.iter().chain(&bars).all(|&n| n > 0), "every symbol");
 }

@@ -3,9 +3,9 @@
 //! or paced at ×N real time ([`Pacer`]).
 //!
 //! Runs on the feed thread. It reads files, may sleep (pacing) and logs bad
-//! rows; it is not engine-thread code. Per row it allocates nothing: each
-//! file is read through a 1 MiB `BufReader` into one reused line buffer and
-//! split into borrowed fields.
+//! rows; it is not engine-thread code. Per streamed row it allocates
+//! nothing: each file is read through a 1 MiB `BufReader` into one reused
+//! line buffer and split into borrowed fields.
 //!
 //! # File layouts
 //!
@@ -22,9 +22,21 @@
 //!   quotes the quote time; for bars the bar's **start** (Lean convention):
 //!   the emitted bar ends at `ts_utc_ns + bar_seconds` (default 60 s).
 //! - prices and sizes: decimal numbers (`str::parse::<f64>`).
-//! - A file's rows must be in time order. Files may mix symbols; a file
-//!   grouped by symbol (all rows of one, then the next) replays one symbol
-//!   at a time, or after sorting by `ts_utc_ns`.
+//! - Files may mix symbols. Each symbol's rows must be in time order
+//!   within a file; the file as a whole need not be.
+//!
+//! # Time order within a file
+//!
+//! [`ReplayFeed::open`] reads each file once to check its order. A file
+//! whose accepted rows are in time order (most recorded files: the SPY 1-s
+//! quotes) is then **streamed**. A file that is not — typically grouped by
+//! symbol, all rows of one symbol and then the next, as Lean exports — is
+//! read into memory once (56 bytes per row, no strings) and **sorted**
+//! stably by event time, so all its symbols replay together in time order
+//! ([`ReplayStats::sorted_files`]). Sorting in memory is limited to files
+//! of at most [`ReplayParams::max_sort_bytes`] (512 MiB by default); a
+//! larger file out of order is refused ([`ReplayError::Unsorted`]) with the
+//! command that sorts it on disk.
 //!
 //! # Merge order
 //!
@@ -44,19 +56,22 @@
 //! - **unknown symbol**: not in the replay's symbol list (counted per name,
 //!   [`ReplayFeed::unknown_symbols`]; logged once per name);
 //! - **out of order**: event time earlier than the previous accepted row of
-//!   the same file (equal times are fine).
+//!   the same symbol in the same file (equal times are fine).
 //!
 //! Malformed and out-of-order rows are logged (`log::warn!`) with file and
 //! line number, the first [`ReplayParams::log_limit`] per file, then one
-//! summary line ("N more malformed rows ...") when the file ends; the same
-//! first problems are kept in [`ReplayFeed::problems`]. Blank lines are
-//! ignored. Quotes that are NaN, infinite, non-positive or crossed
-//! (bid > ask), and bars with such prices, are **passed through** for the
-//! engine's gates to hold on with a reason code, and counted as
-//! `suspect_quotes` / `suspect_bars`. An open error (missing file, empty
-//! file, unknown or missing header) names the file and the expected headers.
+//! summary line ("N more skipped rows ...") when the file ends; the same
+//! first problems are kept in [`ReplayFeed::problems`]. A streamed file's
+//! rows are checked as the replay reaches them; a sorted file's all at
+//! open. Blank lines are ignored. Quotes that are NaN, infinite,
+//! non-positive or crossed (bid > ask), and bars with such prices, are
+//! **passed through** for the engine's gates to hold on with a reason code,
+//! and counted as `suspect_quotes` / `suspect_bars` when handed out. An
+//! open error (missing file, empty file, unknown or missing header, a file
+//! too large to sort) names the file and the fix.
 
 mod layout;
+mod lines;
 mod pacer;
 mod source;
 mod symbols;
@@ -65,8 +80,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use layout::{Layout, RowFault, BARS_HEADER, QUOTES_HEADER};
+pub use lines::MAX_LINE_BYTES;
 pub use pacer::{Pacer, MIN_SPEED};
-pub use source::MAX_LINE_BYTES;
 pub use symbols::UnknownSymbol;
 
 use crate::feed::event::MarketEvent;
@@ -83,13 +98,24 @@ pub struct ReplayParams {
     /// Problems logged (and kept in [`ReplayFeed::problems`]) per file
     /// before only counting. Default 20.
     pub log_limit: usize,
+    /// Largest file, in bytes, that is read into memory and sorted when its
+    /// rows are not in time order (a file grouped by symbol). A larger file
+    /// out of order is refused ([`ReplayError::Unsorted`]); a file in order
+    /// streams whatever its size. A sorted file holds 56 bytes per row
+    /// (about the file's size) while it replays, up to twice that while it
+    /// is read and sorted. Default [`DEFAULT_MAX_SORT_BYTES`].
+    pub max_sort_bytes: u64,
 }
+
+/// 512 MiB: the default [`ReplayParams::max_sort_bytes`].
+pub const DEFAULT_MAX_SORT_BYTES: u64 = 512 << 20;
 
 impl Default for ReplayParams {
     fn default() -> ReplayParams {
         ReplayParams {
             bar_seconds: 60,
             log_limit: 20,
+            max_sort_bytes: DEFAULT_MAX_SORT_BYTES,
         }
     }
 }
@@ -106,7 +132,8 @@ pub struct ReplayStats {
     pub malformed: u64,
     /// Rows skipped for a symbol not in the list.
     pub unknown_symbol: u64,
-    /// Rows skipped for a time earlier than the file's previous row.
+    /// Rows skipped for a time earlier than the previous accepted row of
+    /// the same symbol in the same file.
     pub out_of_order: u64,
     /// Quotes passed through that are NaN, infinite, non-positive or crossed.
     pub suspect_quotes: u64,
@@ -115,6 +142,9 @@ pub struct ReplayStats {
     pub suspect_bars: u64,
     /// Files cut short by an I/O error (logged with file and line).
     pub read_errors: u64,
+    /// Files not in time order across symbols (grouped by symbol), read
+    /// into memory and sorted by time at open.
+    pub sorted_files: u64,
 }
 
 impl fmt::Display for ReplayStats {
@@ -122,7 +152,7 @@ impl fmt::Display for ReplayStats {
         write!(
             f,
             "{} rows, {} events, {} malformed, {} unknown symbol, {} out of order, \
-             {} suspect quotes, {} suspect bars, {} read errors",
+             {} suspect quotes, {} suspect bars, {} read errors, {} files sorted in memory",
             self.rows,
             self.events,
             self.malformed,
@@ -130,7 +160,8 @@ impl fmt::Display for ReplayStats {
             self.out_of_order,
             self.suspect_quotes,
             self.suspect_bars,
-            self.read_errors
+            self.read_errors,
+            self.sorted_files
         )
     }
 }
@@ -149,7 +180,8 @@ pub struct RowProblem {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProblemKind {
     Malformed(RowFault),
-    /// The row's event time is earlier than the previous accepted row's.
+    /// The row's event time is earlier than the previous accepted row's of
+    /// the same symbol in the same file.
     OutOfOrder {
         previous: Nanos,
         found: Nanos,
@@ -218,6 +250,26 @@ pub enum ReplayError {
         /// The line's second field is an integer, as in a data row.
         looks_like_data: bool,
     },
+    #[error(
+        "replay file {}: its rows are not in time order (line {line}: event time {} ns \
+         is earlier than {} ns of another symbol above it), and at {size} bytes it is \
+         larger than the {limit} bytes sorted in memory; sort it by time first, keeping \
+         the header: (head -n 1 FILE && tail -n +2 FILE | sort -s -t, -k2,2n) > FILE.sorted",
+        .path.display(), .found.0, .previous.0
+    )]
+    Unsorted {
+        path: PathBuf,
+        /// 1-based line number of the first row out of order.
+        line: u64,
+        /// The latest event time accepted before that row.
+        previous: Nanos,
+        /// The row's event time.
+        found: Nanos,
+        /// The file's size in bytes.
+        size: u64,
+        /// [`ReplayParams::max_sort_bytes`].
+        limit: u64,
+    },
 }
 
 /// Replays CSV files as one time-ordered stream of [`MarketEvent`]s.
@@ -244,8 +296,10 @@ pub struct ReplayFeed {
 }
 
 impl ReplayFeed {
-    /// Opens every file, reads its header and its first accepted row.
-    /// `symbols` are the replay's symbols; a symbol's id is its index.
+    /// Opens every file, reads its header, checks its time order (sorting
+    /// it in memory when needed, see the module doc) and reads its first
+    /// accepted row. `symbols` are the replay's symbols; a symbol's id is
+    /// its index.
     pub fn open(
         paths: &[PathBuf],
         symbols: &[String],
@@ -260,19 +314,20 @@ impl ReplayFeed {
             .filter(|&ns| ns > 0)
             .map(Nanos)
             .ok_or(ReplayError::BarSeconds(params.bar_seconds))?;
-        let symbols = SymbolTable::new(symbols)?;
+        let mut shared = Shared {
+            symbols: SymbolTable::new(symbols)?,
+            stats: ReplayStats::default(),
+            problems: Vec::new(),
+            params,
+        };
         let sources = paths
             .iter()
-            .map(|p| Source::open(p, bar_length))
+            .enumerate()
+            .map(|(i, p)| Source::open(p, i, bar_length, &mut shared))
             .collect::<Result<Vec<_>, _>>()?;
         let mut feed = ReplayFeed {
             sources,
-            shared: Shared {
-                symbols,
-                stats: ReplayStats::default(),
-                problems: Vec::new(),
-                params,
-            },
+            shared,
             finished: false,
         };
         for (i, source) in feed.sources.iter_mut().enumerate() {
@@ -309,7 +364,8 @@ impl ReplayFeed {
     }
 
     /// The first [`ReplayParams::log_limit`] skipped rows of each file
-    /// (malformed or out of order), in the order they were read.
+    /// (malformed or out of order), in the order they were read (a sorted
+    /// file's all at open).
     pub fn problems(&self) -> &[RowProblem] {
         &self.shared.problems
     }
@@ -328,6 +384,12 @@ impl ReplayFeed {
     /// Each file's path and detected layout, in the order given.
     pub fn files(&self) -> impl Iterator<Item = (&Path, Layout)> + '_ {
         self.sources.iter().map(|s| (s.path(), s.layout()))
+    }
+
+    /// Whether each file, in the order given, was sorted in memory (it was
+    /// not in time order across symbols) rather than streamed.
+    pub fn sorted_in_memory(&self) -> impl Iterator<Item = bool> + '_ {
+        self.sources.iter().map(|s| s.sorted())
     }
 
     /// Logs the totals once, when the last event has been handed out.
@@ -398,6 +460,36 @@ mod tests {
         assert_eq!(feed.next_event(), None);
         assert_eq!(feed.stats().rows, 2);
         assert_eq!(feed.stats().events, 2);
+    }
+
+    #[test]
+    fn the_order_check_skips_the_rows_the_replay_skips() {
+        // QQQ at 10 s does not parse: QQQ at 5 s is QQQ's first row, and
+        // earlier than SPY's before it, so the file is sorted.
+        let paths = write_files(&["symbol,ts_utc_ns,bid,bid_size,ask,ask_size\n\
+             SPY,8,1,1,1.1,1\nQQQ,10,x,1,1.1,1\nQQQ,5,2,1,2.1,1\nIWM,1,1,1,1,1\n"]);
+        let mut feed =
+            ReplayFeed::open(&paths, &syms(&["SPY", "QQQ"]), ReplayParams::default()).unwrap();
+        assert_eq!(feed.sorted_in_memory().collect::<Vec<_>>(), [true]);
+        let got: Vec<(u16, u64)> = std::iter::from_fn(|| feed.next_event())
+            .map(|e| (e.symbol().0, e.time().0))
+            .collect();
+        assert_eq!(got, [(1, 5), (0, 8)]);
+        let s = feed.stats();
+        assert_eq!(
+            (s.rows, s.malformed, s.unknown_symbol, s.sorted_files),
+            (4, 1, 1, 1)
+        );
+        assert_eq!(feed.problems()[0].line, 3);
+
+        // Out of order within one symbol only: streamed, the row skipped.
+        let paths = write_files(&["symbol,ts_utc_ns,bid,bid_size,ask,ask_size\n\
+             SPY,8,1,1,1.1,1\nSPY,5,1,1,1.1,1\nQQQ,9,2,1,2.1,1\n"]);
+        let mut feed =
+            ReplayFeed::open(&paths, &syms(&["SPY", "QQQ"]), ReplayParams::default()).unwrap();
+        assert_eq!(feed.sorted_in_memory().collect::<Vec<_>>(), [false]);
+        assert_eq!(std::iter::from_fn(|| feed.next_event()).count(), 2);
+        assert_eq!(feed.stats().out_of_order, 1);
     }
 
     #[test]

@@ -1,28 +1,32 @@
-//! One replay file: its reader, its read-ahead event, and the checks that
-//! turn each data row into a [`MarketEvent`] or a counted, skipped problem.
+//! One replay file: its rows in time order, its read-ahead event, and the
+//! checks that turn each data row into a [`MarketEvent`] or a counted,
+//! skipped problem.
 //!
-//! Feed thread. Per row: one `read_until` into a reused buffer, fields split
-//! without allocation, numbers parsed with `str::parse`. Only problems are
-//! logged (the first few per file, then one summary line).
+//! A file is opened in two passes. The first reads every row and checks
+//! that the rows the replay will accept are in time order; it stops at the
+//! first that is not. A file in order is then **streamed** from its first
+//! data line. A file out of order across symbols (grouped by symbol: all
+//! rows of one, then the next) is read into memory once as compact `Copy`
+//! rows and **sorted** stably by event time, up to
+//! [`ReplayParams::max_sort_bytes`](super::ReplayParams::max_sort_bytes);
+//! a larger one is refused with the command that sorts it.
+//!
+//! Feed thread. Per streamed row: one `read_until` into a reused buffer,
+//! fields split without allocation, numbers parsed with `str::parse`. Only
+//! problems are logged (the first few per file, then one summary line).
 
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::layout::{Fields, Layout, RowFault};
+use super::lines::{Line, Lines};
 use super::symbols::SymbolTable;
 use super::{ProblemKind, ReplayError, ReplayParams, ReplayStats, RowProblem};
 use crate::feed::event::{BarEvent, MarketEvent, QuoteEvent};
 use crate::market::bar::Bar;
 use crate::types::{Nanos, SymbolId};
 
-/// Read buffer per file: large enough that a read is a rare system call.
-const READ_BUFFER_BYTES: usize = 1 << 20;
 /// Most characters of an unknown header quoted back in the error.
 const HEADER_QUOTE_CHARS: usize = 120;
-/// Longest line read (a data row is under 100 bytes): a file without line
-/// breaks must not be read into memory whole.
-pub const MAX_LINE_BYTES: usize = 4096;
 
 /// What every file of the replay shares: symbols, counters, the problem
 /// list and the parameters.
@@ -33,22 +37,42 @@ pub(super) struct Shared {
     pub params: ReplayParams,
 }
 
-/// One open file and its read-ahead.
-pub(super) struct Source {
-    path: PathBuf,
-    layout: Layout,
-    /// Bar length added to a bar row's start time.
-    bar_length: Nanos,
-    reader: BufReader<File>,
-    /// The current line's bytes, reused for every line.
-    buf: Vec<u8>,
-    /// 1-based number of the line in `buf` (the header is line 1).
-    line: u64,
-    /// Event time of the last accepted row.
+/// The first row whose event time is earlier than an accepted row of
+/// another symbol before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Disorder {
+    /// 1-based line number (the header is line 1).
+    pub line: u64,
+    /// The latest event time accepted before it.
+    pub previous: Nanos,
+    /// Its event time.
+    pub found: Nanos,
+}
+
+/// One accepted row held in memory: 56 bytes, no string.
+#[derive(Clone, Copy, Debug)]
+struct SortedRow {
+    time: Nanos,
+    values: [f64; 5],
+    symbol: SymbolId,
+}
+
+/// Where a file's accepted rows come from.
+enum Rows {
+    /// Read line by line as the replay goes: the file is in time order.
+    Stream(Lines),
+    /// Read at open and sorted by event time (ties in line order).
+    Sorted(std::vec::IntoIter<SortedRow>),
+}
+
+/// The file's time-order checks and its problem tally.
+struct Checks {
+    /// Event time of the last accepted row of each symbol id: a row earlier
+    /// than its symbol's previous row is out of order.
+    last_by_symbol: Box<[Option<Nanos>]>,
+    /// Event time of the last row handed out, for streamed files: their
+    /// events must leave in time order whatever the symbol.
     last_time: Option<Nanos>,
-    /// The next accepted event of this file, not yet handed out.
-    pub head: Option<MarketEvent>,
-    done: bool,
     /// Problems logged so far (at most `params.log_limit`).
     logged: usize,
     /// Problems past the log limit.
@@ -57,32 +81,43 @@ pub(super) struct Source {
     out_of_order: u64,
 }
 
+/// One open file and its read-ahead.
+pub(super) struct Source {
+    path: PathBuf,
+    layout: Layout,
+    /// Bar length added to a bar row's start time.
+    bar_length: Nanos,
+    rows: Rows,
+    checks: Checks,
+    /// The next accepted event of this file, not yet handed out.
+    pub head: Option<MarketEvent>,
+    done: bool,
+}
+
 /// What one data row turned into.
-enum Row {
+enum Row<'a> {
     Event(SymbolId, Nanos, [f64; 5]),
     Fault(RowFault),
-    Unknown,
+    Unknown(&'a str),
 }
 
 impl Source {
-    /// Opens `path` and reads its header. Does not read any data row.
-    pub fn open(path: &Path, bar_length: Nanos) -> Result<Source, ReplayError> {
-        let file = File::open(path).map_err(|source| ReplayError::Open {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let mut reader = BufReader::with_capacity(READ_BUFFER_BYTES, file);
-        let mut buf = Vec::with_capacity(256);
-        let n = read_line(&mut reader, &mut buf).map_err(|source| ReplayError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        if n == 0 {
+    /// Opens `path` (the `file_index`-th file), reads its header and checks
+    /// the time order of its rows; a file out of order is read and sorted
+    /// here (its skipped rows are counted in `shared` now). Does not set
+    /// `head`.
+    pub fn open(
+        path: &Path,
+        file_index: usize,
+        bar_length: Nanos,
+        shared: &mut Shared,
+    ) -> Result<Source, ReplayError> {
+        let (lines, header) = Lines::open(path)?;
+        let Some(header) = header else {
             return Err(ReplayError::Empty {
                 path: path.to_path_buf(),
             });
-        }
-        let header = String::from_utf8_lossy(&buf);
+        };
         let Some(layout) = Layout::detect(&header) else {
             let found: String = header
                 .trim_end_matches(['\r', '\n'])
@@ -99,21 +134,47 @@ impl Source {
                 looks_like_data,
             });
         };
-        Ok(Source {
+        let n_symbols = shared.symbols.names().len();
+        let mut source = Source {
             path: path.to_path_buf(),
             layout,
             bar_length,
-            reader,
-            buf,
-            line: 1,
-            last_time: None,
+            rows: Rows::Stream(lines),
+            checks: Checks {
+                last_by_symbol: vec![None; n_symbols].into(),
+                last_time: None,
+                logged: 0,
+                unlogged: 0,
+                malformed: 0,
+                out_of_order: 0,
+            },
             head: None,
             done: false,
-            logged: 0,
-            unlogged: 0,
-            malformed: 0,
-            out_of_order: 0,
-        })
+        };
+        let disorder = source.scan(&mut shared.symbols);
+        let Rows::Stream(lines) = &mut source.rows else {
+            return Ok(source);
+        };
+        let size = lines.len();
+        lines.rewind().map_err(|e| ReplayError::Read {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+        if let Some(d) = disorder {
+            let limit = shared.params.max_sort_bytes;
+            if size > limit {
+                return Err(ReplayError::Unsorted {
+                    path: path.to_path_buf(),
+                    line: d.line,
+                    previous: d.previous,
+                    found: d.found,
+                    size,
+                    limit,
+                });
+            }
+            source.sort_in_memory(file_index, d, shared);
+        }
+        Ok(source)
     }
 
     /// The file's path.
@@ -126,166 +187,204 @@ impl Source {
         self.layout
     }
 
-    /// Reads rows until one is accepted (it becomes `head`) or the file
-    /// ends (`head` stays `None`). Every skipped row is counted in `shared`.
+    /// Whether the file was read into memory and sorted.
+    pub fn sorted(&self) -> bool {
+        matches!(self.rows, Rows::Sorted(_))
+    }
+
+    /// First pass: the first row that a streamed replay would accept but
+    /// hand out earlier than a row before it; `None` when the file is in
+    /// order. Counts and logs nothing (the second pass does). A read error
+    /// ends the pass: the replay meets it again and reports it.
+    fn scan(&mut self, symbols: &mut SymbolTable) -> Option<Disorder> {
+        let Source {
+            layout,
+            bar_length,
+            rows,
+            checks,
+            ..
+        } = self;
+        let Rows::Stream(lines) = rows else {
+            return None;
+        };
+        let mut last_by_symbol = checks.last_by_symbol.clone();
+        let mut last: Option<Nanos> = None;
+        loop {
+            let (line, bytes) = match lines.next_line() {
+                Line::Data(line, bytes) => (line, bytes),
+                Line::TooLong(_) => continue,
+                Line::End | Line::Failed(..) => return None,
+            };
+            let Row::Event(symbol, ts, _) = classify(*layout, bytes, symbols) else {
+                continue;
+            };
+            let Some(time) = event_time(*layout, ts, *bar_length) else {
+                continue;
+            };
+            let Some(slot) = last_by_symbol.get_mut(symbol.index()) else {
+                continue;
+            };
+            if slot.is_some_and(|p| time < p) {
+                continue;
+            }
+            *slot = Some(time);
+            if let Some(previous) = last.filter(|&p| time < p) {
+                return Some(Disorder {
+                    line,
+                    previous,
+                    found: time,
+                });
+            }
+            last = Some(time);
+        }
+    }
+
+    /// Second pass of a file out of order: every row read, checked and
+    /// counted now, the accepted ones sorted stably by event time.
+    fn sort_in_memory(&mut self, file_index: usize, disorder: Disorder, shared: &mut Shared) {
+        let mut rows = Vec::new();
+        while let Some((symbol, time, values)) = self.next_accepted(file_index, shared) {
+            rows.push(SortedRow {
+                time,
+                values,
+                symbol,
+            });
+        }
+        rows.sort_by_key(|r| r.time);
+        log::info!(
+            "{}: line {}: event time {} ns is earlier than {} ns of another symbol above \
+             it; the file is not in time order (grouped by symbol?), so its {} rows were \
+             read into memory and sorted by time",
+            self.path.display(),
+            disorder.line,
+            disorder.found.0,
+            disorder.previous.0,
+            rows.len()
+        );
+        shared.stats.sorted_files += 1;
+        self.rows = Rows::Sorted(rows.into_iter());
+    }
+
+    /// Sets `head` to the next event of the file, or leaves it `None` when
+    /// the file is done. Every skipped row is counted in `shared`.
     pub fn advance(&mut self, file_index: usize, shared: &mut Shared) {
         self.head = None;
-        while !self.done {
-            self.buf.clear();
-            let too_long = match read_line(&mut self.reader, &mut self.buf) {
-                Ok(0) => {
-                    self.finish();
-                    return;
-                }
-                Ok(n) => n == MAX_LINE_BYTES && self.buf.last() != Some(&b'\n'),
-                Err(e) => {
-                    log::error!(
-                        "{}:{}: read failed, the rest of this file is not replayed: {e}",
-                        self.path.display(),
-                        self.line + 1
-                    );
-                    shared.stats.read_errors += 1;
-                    self.finish();
-                    return;
-                }
-            };
-            self.line += 1;
-            if too_long {
-                shared.stats.rows += 1;
-                shared.stats.malformed += 1;
-                self.malformed += 1;
-                let limit = MAX_LINE_BYTES;
-                self.problem(
-                    file_index,
-                    ProblemKind::Malformed(RowFault::TooLong { limit }),
-                    shared,
-                );
-                if let Err(e) = self.skip_rest_of_line() {
-                    log::error!(
-                        "{}:{}: read failed, the rest of this file is not replayed: {e}",
-                        self.path.display(),
-                        self.line
-                    );
-                    shared.stats.read_errors += 1;
-                    self.finish();
-                }
-                continue;
-            }
-            let bytes = trim_line_end(&self.buf);
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            shared.stats.rows += 1;
-            let row = classify(
-                self.layout,
-                bytes,
-                &mut shared.symbols,
-                file_index,
-                &self.path,
-                self.line,
-            );
-            let (symbol, ts, v) = match row {
-                Row::Event(symbol, ts, v) => (symbol, ts, v),
-                Row::Fault(fault) => {
-                    shared.stats.malformed += 1;
-                    self.malformed += 1;
-                    self.problem(file_index, ProblemKind::Malformed(fault), shared);
-                    continue;
-                }
-                Row::Unknown => {
-                    shared.stats.unknown_symbol += 1;
-                    continue;
-                }
-            };
-            let time = match self.layout {
-                Layout::Quotes => ts,
-                Layout::Bars => match ts.0.checked_add(self.bar_length.0) {
-                    Some(end) => Nanos(end),
-                    None => {
-                        shared.stats.malformed += 1;
-                        self.malformed += 1;
-                        let kind = ProblemKind::Malformed(RowFault::TimeOverflow);
-                        self.problem(file_index, kind, shared);
-                        continue;
+        let next = match &mut self.rows {
+            Rows::Sorted(rows) => rows.next().map(|r| (r.symbol, r.time, r.values)),
+            Rows::Stream(_) => loop {
+                let Some((symbol, time, values)) = self.next_accepted(file_index, shared) else {
+                    break None;
+                };
+                // Checked by the first pass; only a file changed since can
+                // go back in time here.
+                if let Some(previous) = self.checks.last_time.filter(|&p| time < p) {
+                    // The symbol's later rows must not be earlier either.
+                    if let Some(slot) = self.checks.last_by_symbol.get_mut(symbol.index()) {
+                        *slot = Some(previous);
                     }
-                },
+                    let line = self.line();
+                    let kind = ProblemKind::OutOfOrder {
+                        previous,
+                        found: time,
+                    };
+                    self.checks
+                        .out_of_order(&self.path, file_index, line, kind, shared);
+                    continue;
+                }
+                self.checks.last_time = Some(time);
+                break Some((symbol, time, values));
+            },
+        };
+        match next {
+            Some((symbol, time, values)) => {
+                self.head = Some(event(self.layout, symbol, time, values, &mut shared.stats));
+            }
+            None => self.finish(),
+        }
+    }
+
+    /// 1-based number of the line last read (0 for a sorted file).
+    fn line(&self) -> u64 {
+        match &self.rows {
+            Rows::Stream(lines) => lines.line(),
+            Rows::Sorted(_) => 0,
+        }
+    }
+
+    /// Reads rows until one is accepted, counting every skipped one;
+    /// `None` at the end of the file (or of a read error, logged) and for a
+    /// file already sorted.
+    fn next_accepted(
+        &mut self,
+        file_index: usize,
+        shared: &mut Shared,
+    ) -> Option<(SymbolId, Nanos, [f64; 5])> {
+        let Source {
+            path,
+            layout,
+            bar_length,
+            rows,
+            checks,
+            done,
+            ..
+        } = self;
+        let Rows::Stream(lines) = rows else {
+            return None;
+        };
+        if *done {
+            return None;
+        }
+        loop {
+            let (line, bytes) = match lines.next_line() {
+                Line::Data(line, bytes) => (line, bytes),
+                Line::TooLong(line) => {
+                    shared.stats.rows += 1;
+                    let fault = RowFault::TooLong {
+                        limit: super::MAX_LINE_BYTES,
+                    };
+                    checks.malformed(path, file_index, line, fault, shared);
+                    continue;
+                }
+                Line::End => return None,
+                Line::Failed(line, e) => {
+                    log::error!(
+                        "{}:{line}: read failed, the rest of this file is not replayed: {e}",
+                        path.display()
+                    );
+                    shared.stats.read_errors += 1;
+                    return None;
+                }
             };
-            if let Some(previous) = self.last_time.filter(|&p| time < p) {
-                shared.stats.out_of_order += 1;
-                self.out_of_order += 1;
+            shared.stats.rows += 1;
+            let (symbol, ts, values) = match classify(*layout, bytes, &mut shared.symbols) {
+                Row::Event(symbol, ts, values) => (symbol, ts, values),
+                Row::Fault(fault) => {
+                    checks.malformed(path, file_index, line, fault, shared);
+                    continue;
+                }
+                Row::Unknown(name) => {
+                    shared.stats.unknown_symbol += 1;
+                    shared.symbols.note_unknown(name, file_index, path, line);
+                    continue;
+                }
+            };
+            let Some(time) = event_time(*layout, ts, *bar_length) else {
+                checks.malformed(path, file_index, line, RowFault::TimeOverflow, shared);
+                continue;
+            };
+            let Some(slot) = checks.last_by_symbol.get_mut(symbol.index()) else {
+                continue;
+            };
+            if let Some(previous) = slot.filter(|&p| time < p) {
                 let kind = ProblemKind::OutOfOrder {
                     previous,
                     found: time,
                 };
-                self.problem(file_index, kind, shared);
+                checks.out_of_order(path, file_index, line, kind, shared);
                 continue;
             }
-            self.last_time = Some(time);
-            self.head = Some(match self.layout {
-                Layout::Quotes => {
-                    let [bid, bid_size, ask, ask_size, _] = v;
-                    if suspect_quote(bid, bid_size, ask, ask_size) {
-                        shared.stats.suspect_quotes += 1;
-                    }
-                    MarketEvent::Quote(QuoteEvent {
-                        symbol,
-                        bid,
-                        ask,
-                        bid_size,
-                        ask_size,
-                        exchange_time: time,
-                        receive_time: time,
-                    })
-                }
-                Layout::Bars => {
-                    let [open, high, low, close, volume] = v;
-                    let bar = Bar {
-                        end: time,
-                        open,
-                        high,
-                        low,
-                        close,
-                        volume,
-                    };
-                    if suspect_bar(&bar) {
-                        shared.stats.suspect_bars += 1;
-                    }
-                    MarketEvent::Bar(BarEvent {
-                        symbol,
-                        bar,
-                        receive_time: time,
-                    })
-                }
-            });
-            return;
-        }
-    }
-
-    /// Reads and drops the rest of an over-long line, [`MAX_LINE_BYTES`]
-    /// at a time.
-    fn skip_rest_of_line(&mut self) -> std::io::Result<()> {
-        loop {
-            self.buf.clear();
-            let n = read_line(&mut self.reader, &mut self.buf)?;
-            if n < MAX_LINE_BYTES || self.buf.last() == Some(&b'\n') {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Records one skipped row: logged and listed while under the per-file
-    /// limit, then only counted.
-    fn problem(&mut self, file_index: usize, kind: ProblemKind, shared: &mut Shared) {
-        if self.logged < shared.params.log_limit {
-            self.logged += 1;
-            log::warn!("{}:{}: {kind}; row skipped", self.path.display(), self.line);
-            shared.problems.push(RowProblem {
-                file_index,
-                line: self.line,
-                kind,
-            });
-        } else {
-            self.unlogged += 1;
+            *slot = Some(time);
+            return Some((symbol, time, values));
         }
     }
 
@@ -295,55 +394,139 @@ impl Source {
             return;
         }
         self.done = true;
-        if self.unlogged > 0 {
+        let c = &self.checks;
+        if c.unlogged > 0 {
             log::warn!(
-                "{}: {} more malformed rows skipped without a log line \
+                "{}: {} more skipped rows without a log line \
                  (this file: {} malformed, {} out of order)",
                 self.path.display(),
-                self.unlogged,
-                self.malformed,
-                self.out_of_order
+                c.unlogged,
+                c.malformed,
+                c.out_of_order
             );
         }
-        if self.out_of_order > 0 {
+        if c.out_of_order > 0 {
             log::warn!(
-                "{}: {} rows were earlier than the row before them and were skipped: \
-                 a file's rows must be in time order (a file grouped by symbol replays \
-                 one symbol at a time, or sort it by ts_utc_ns first)",
+                "{}: {} rows were earlier than the previous row of the same symbol and \
+                 were skipped: each symbol's rows must be in time order",
                 self.path.display(),
-                self.out_of_order
+                c.out_of_order
             );
         }
     }
 }
 
-/// Appends the next line (with its `\n`, if any) to `buf`, at most
-/// [`MAX_LINE_BYTES`] bytes; returns the bytes read, 0 at the end.
-#[inline]
-fn read_line(reader: &mut BufReader<File>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    reader
-        .by_ref()
-        .take(MAX_LINE_BYTES as u64)
-        .read_until(b'\n', buf)
+impl Checks {
+    fn malformed(
+        &mut self,
+        path: &Path,
+        file_index: usize,
+        line: u64,
+        fault: RowFault,
+        shared: &mut Shared,
+    ) {
+        shared.stats.malformed += 1;
+        self.malformed += 1;
+        let kind = ProblemKind::Malformed(fault);
+        self.problem(path, file_index, line, kind, shared);
+    }
+
+    fn out_of_order(
+        &mut self,
+        path: &Path,
+        file_index: usize,
+        line: u64,
+        kind: ProblemKind,
+        shared: &mut Shared,
+    ) {
+        shared.stats.out_of_order += 1;
+        self.out_of_order += 1;
+        self.problem(path, file_index, line, kind, shared);
+    }
+
+    /// Records one skipped row: logged and listed while under the per-file
+    /// limit, then only counted.
+    fn problem(
+        &mut self,
+        path: &Path,
+        file_index: usize,
+        line: u64,
+        kind: ProblemKind,
+        shared: &mut Shared,
+    ) {
+        if self.logged < shared.params.log_limit {
+            self.logged += 1;
+            log::warn!("{}:{line}: {kind}; row skipped", path.display());
+            shared.problems.push(RowProblem {
+                file_index,
+                line,
+                kind,
+            });
+        } else {
+            self.unlogged += 1;
+        }
+    }
 }
 
-/// The line without its `\n` or `\r\n`.
+/// A row's event time: a quote's time, a bar's end (`None` on overflow).
 #[inline]
-fn trim_line_end(buf: &[u8]) -> &[u8] {
-    let buf = buf.strip_suffix(b"\n").unwrap_or(buf);
-    buf.strip_suffix(b"\r").unwrap_or(buf)
+fn event_time(layout: Layout, ts: Nanos, bar_length: Nanos) -> Option<Nanos> {
+    match layout {
+        Layout::Quotes => Some(ts),
+        Layout::Bars => ts.0.checked_add(bar_length.0).map(Nanos),
+    }
+}
+
+/// The event of an accepted row; counts suspect quotes and bars.
+#[inline]
+fn event(
+    layout: Layout,
+    symbol: SymbolId,
+    time: Nanos,
+    values: [f64; 5],
+    stats: &mut ReplayStats,
+) -> MarketEvent {
+    match layout {
+        Layout::Quotes => {
+            let [bid, bid_size, ask, ask_size, _] = values;
+            if suspect_quote(bid, bid_size, ask, ask_size) {
+                stats.suspect_quotes += 1;
+            }
+            MarketEvent::Quote(QuoteEvent {
+                symbol,
+                bid,
+                ask,
+                bid_size,
+                ask_size,
+                exchange_time: time,
+                receive_time: time,
+            })
+        }
+        Layout::Bars => {
+            let [open, high, low, close, volume] = values;
+            let bar = Bar {
+                end: time,
+                open,
+                high,
+                low,
+                close,
+                volume,
+            };
+            if suspect_bar(&bar) {
+                stats.suspect_bars += 1;
+            }
+            MarketEvent::Bar(BarEvent {
+                symbol,
+                bar,
+                receive_time: time,
+            })
+        }
+    }
 }
 
 /// Checks in order: UTF-8, field count, symbol, timestamp, numbers.
 #[inline]
-fn classify(
-    layout: Layout,
-    bytes: &[u8],
-    symbols: &mut SymbolTable,
-    file_index: usize,
-    path: &Path,
-    line: u64,
-) -> Row {
+fn classify<'a>(layout: Layout, bytes: &'a [u8], symbols: &mut SymbolTable) -> Row<'a> {
     let Ok(text) = std::str::from_utf8(bytes) else {
         return Row::Fault(RowFault::NotUtf8);
     };
@@ -353,8 +536,7 @@ fn classify(
     };
     let name = fields.symbol();
     let Some(symbol) = symbols.resolve(name) else {
-        symbols.note_unknown(name, file_index, path, line);
-        return Row::Unknown;
+        return Row::Unknown(name);
     };
     let ts = match fields.time() {
         Ok(ts) => ts,
@@ -395,11 +577,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn line_ends_are_trimmed() {
-        assert_eq!(trim_line_end(b"a,b\r\n"), b"a,b");
-        assert_eq!(trim_line_end(b"a,b\n"), b"a,b");
-        assert_eq!(trim_line_end(b"a,b"), b"a,b");
-        assert_eq!(trim_line_end(b"a,b\r"), b"a,b");
+    fn a_sorted_row_is_compact() {
+        assert_eq!(std::mem::size_of::<SortedRow>(), 56);
     }
 
     #[test]
