@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use live_trading::backtest::{run_backtest, BacktestFeed};
 use live_trading::config::{self, Choice, DecisionTrigger, EngineConfig, Symbols};
 use live_trading::control::{self, ControlReceiver, ControlServer};
 use live_trading::engine::setup::build_engine;
@@ -397,5 +398,138 @@ fn init_logging(level: Option<&str>) {
     };
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(filter);
+    }
+}
+
+#[derive(Args)]
+pub struct BacktestArgs {
+    /// Market data: `sim` or `replay:PATH[,PATH...]` (CSV, README layouts).
+    #[arg(long, default_value = "sim")]
+    feed: String,
+    /// Symbols, comma-separated (default: the symbols file).
+    #[arg(long, value_delimiter = ',')]
+    symbols: Vec<String>,
+    /// The symbols file.
+    #[arg(long, default_value = config::DEFAULT_SYMBOLS_PATH)]
+    symbols_file: PathBuf,
+    /// The engine config.
+    #[arg(long, default_value = config::DEFAULT_CONFIG_PATH)]
+    config: PathBuf,
+    /// The model run root (the directory holding `targets/`).
+    #[arg(long, default_value = "config/sample-run")]
+    run_root: PathBuf,
+    /// Seconds of event time between cycles (`decision.interval_seconds`).
+    #[arg(long)]
+    interval: Option<u64>,
+    /// Decision trigger: cycle, bar or quote (`decision.trigger`).
+    #[arg(long)]
+    trigger: Option<String>,
+    /// Oldest tradable quote in ms (`risk.quote_age_max_ms`), e.g. for
+    /// one-second quote data.
+    #[arg(long)]
+    quote_age_max_ms: Option<f64>,
+    /// Simulated trading days (`--feed sim`).
+    #[arg(long, default_value_t = 5)]
+    days: u32,
+    /// Simulator seed (`--feed sim`).
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Where to write backtest.{txt,json}, equity.csv and equity.svg.
+    #[arg(long, default_value = "backtest-out")]
+    out: PathBuf,
+}
+
+/// `live-trading backtest`.
+pub fn backtest(args: BacktestArgs) -> ExitCode {
+    init_logging(None);
+    let mut config = match EngineConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return fail("the config is invalid (see `live-trading config check`)");
+        }
+    };
+    if let Some(secs) = args.interval {
+        if secs == 0 {
+            return fail("--interval 0: the interval is a number of seconds > 0");
+        }
+        config.decision.interval = Nanos::from_secs(secs);
+    }
+    if let Some(ms) = args.quote_age_max_ms {
+        if !(ms.is_finite() && ms > 0.0) {
+            return fail(format!(
+                "--quote-age-max-ms {ms}: expected a number of milliseconds > 0"
+            ));
+        }
+        config.risk.quote_age_max = Nanos((ms * 1e6) as u64);
+    }
+    if let Some(t) = &args.trigger {
+        config.decision.trigger = match t.to_ascii_lowercase().as_str() {
+            "cycle" => DecisionTrigger::Cycle,
+            "bar" => DecisionTrigger::Bar,
+            "quote" => DecisionTrigger::Quote,
+            other => {
+                return fail(format!(
+                    "--trigger {other}: expected one of cycle, bar, quote"
+                ))
+            }
+        };
+    }
+    let symbols: Vec<String> = if args.symbols.is_empty() {
+        match Symbols::load(&args.symbols_file) {
+            Ok(s) => s.as_slice().to_vec(),
+            Err(e) => {
+                eprintln!("{e}");
+                return fail("the symbols file is invalid");
+            }
+        }
+    } else {
+        match Symbols::from_list(&args.symbols) {
+            Ok(s) => s.as_slice().to_vec(),
+            Err(e) => {
+                eprintln!("{e}");
+                return fail("--symbols is invalid");
+            }
+        }
+    };
+    let root = match artifact::resolve_run(&args.run_root, Path::new(artifact::DEFAULT_RESULTS_DIR))
+    {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let plan = match ModelPlan::load(&root, &PlanSettings::from_config(&config)) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            return fail(format!("the model run {} cannot be loaded", root.display()));
+        }
+    };
+    let feed = if args.feed == "sim" {
+        BacktestFeed::Sim {
+            days: args.days,
+            seed: args.seed,
+            quotes_per_bar: SIM_QUOTES_PER_BAR,
+        }
+    } else if let Some(paths) = args.feed.strip_prefix("replay:") {
+        BacktestFeed::Replay {
+            paths: paths
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)
+                .collect(),
+        }
+    } else {
+        return fail(format!(
+            "--feed {}: expected sim or replay:PATH[,PATH...]",
+            args.feed
+        ));
+    };
+    match run_backtest(&config, &symbols, &plan, feed, Some(&args.out)) {
+        Ok(outcome) => {
+            print!("{}", outcome.summary());
+            println!("files written to {}", args.out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }

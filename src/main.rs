@@ -36,6 +36,11 @@ enum Command {
     /// by default, for one simulated trading day; then a P&L summary and
     /// the latency report.
     Run(Box<cli_run::RunArgs>),
+    /// Replay CSV data (or the simulator) through the engine in event time
+    /// with the inline paper broker; print total return, Sharpe, drawdown,
+    /// turnover, fees, trades, hit rate and per-horizon P&L; write the
+    /// equity curve (CSV, SVG) and the metrics (text, JSON).
+    Backtest(Box<cli_run::BacktestArgs>),
     /// Send a command to a running engine: pause, resume, stop, kill,
     /// reset-kill.
     Control {
@@ -150,6 +155,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => cli_run::run(*args),
+        Command::Backtest(args) => cli_run::backtest(*args),
         Command::Control { command, state_dir } => cli_run::control(&command, &state_dir),
         Command::Conformance { files, quiet } => run_conformance(&files, quiet),
         Command::Config {

@@ -212,10 +212,12 @@ fn a_replay_full_of_bad_input_completes_and_counts_every_bad_row_and_quote() {
     assert!(out.metrics.final_equity.is_finite());
     assert_eq!(out.metrics.trades, out.fills.len());
     // The NaN and the crossed SPY quotes are each the last quote before a
-    // cycle: the spread gate holds on them with its reason code.
+    // cycle, and the negative QQQ bid is stamped exactly at a cycle
+    // boundary (so it is the quote as of that cycle): the spread gate holds
+    // on all three with its reason code.
     assert_eq!(
         out.reasons.get("invalid_spread"),
-        Some(&2),
+        Some(&3),
         "{:?}",
         out.reasons
     );

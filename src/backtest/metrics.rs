@@ -215,7 +215,7 @@ impl BacktestMetrics {
         } else {
             curve.iter().map(|p| p.equity).sum::<f64>() / curve.len() as f64
         };
-        let traded_notional: f64 = fills.iter().map(|f| (f.qty * f.price).abs()).sum();
+        let traded_notional = fills.iter().fold(0.0, |s, f| s + (f.qty * f.price).abs());
         let turnover = (mean_equity > 0.0).then(|| traded_notional / mean_equity);
         let fees: f64 = fills.iter().map(|f| f.fee).sum();
 

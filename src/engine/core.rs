@@ -5,9 +5,9 @@
 //!
 //! - `cycle`: at every multiple of `decision.interval_seconds` of event
 //!   time, all symbols together. A cycle at boundary `t` runs when the first
-//!   event at or after `t` arrives, before that event is applied, so it sees
-//!   exactly the data as of `t`. After a gap (overnight) only the last
-//!   boundary before the event runs.
+//!   event after `t` arrives, before that event is applied, so it sees
+//!   exactly the data as of `t` (events stamped at `t` included). After a
+//!   gap (overnight) only the last boundary before the event runs.
 //! - `bar`: a symbol is decided at the end of each of its bars, before the
 //!   event that closed the bar is applied.
 //! - `quote`: a symbol is decided on each of its quotes, at the quote's
@@ -168,9 +168,10 @@ impl Engine {
                 let next = *self
                     .next_cycle
                     .get_or_insert(Nanos((t.0 / self.interval.0 + 1) * self.interval.0));
-                if t >= next {
-                    // The last boundary at or before t.
-                    let at = Nanos(t.0 / self.interval.0 * self.interval.0);
+                if t > next {
+                    // The last boundary before t: every event stamped at
+                    // or before it has been applied.
+                    let at = Nanos((t.0 - 1) / self.interval.0 * self.interval.0);
                     self.advance_to(at);
                     let all = std::mem::take(&mut self.all);
                     self.decide(at, &all, router, sink, clock);
