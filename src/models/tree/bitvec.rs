@@ -1,0 +1,396 @@
+//! Bit-vector evaluation of a tree ensemble (QuickScorer's exit-leaf rule,
+//! every split compared, eight trees side by side in the lanes of AVX2
+//! registers):
+//! the fastest of the walks, for `f32` rows of up to [`MAX_FEATURES`]
+//! features and trees of up to [`MAX_LEAVES`] leaves, on x86-64 CPUs with
+//! AVX2 (detected at run time; elsewhere the [`super::Compiled`] walk
+//! serves).
+//!
+//! Built at load (cold) from validated arrays; [`Bitvec::sum`] runs on the
+//! engine thread and is hot path: no allocation, no blocking, no logging,
+//! no panic.
+//!
+//! # The exit-leaf rule
+//!
+//! Number a tree's leaves left to right. A split is *false* for a row when
+//! the walk would go right (`x > threshold`): then no leaf of its left
+//! subtree can be the exit. Give each split a mask with the bits of its
+//! left subtree's leaves cleared; the AND of the masks of the false splits
+//! keeps the exit leaf's bit, and it is the lowest bit left (Lucchese et al.,
+//! "QuickScorer", SIGIR 2015). No split depends on another: eight
+//! consecutive trees take one lane each, and one instruction compares one
+//! split of each of them; a group of eight trees costs a few vector
+//! instructions per split of its largest tree, and no walk.
+//!
+//! # Exactness
+//!
+//! Rows are `f32`. For an `f32` value `x` and a threshold `t` (an `f64`,
+//! never NaN), `x <= t` exactly when `x <= t↓`, where `t↓` is the largest
+//! `f32` (or infinity) not above `t`: so the comparisons run in `f32`
+//! against thresholds rounded down once at load, and decide exactly as
+//! LightGBM's `f64` comparison does. Values with `|x| <= kZeroThreshold`
+//! are zero, as in `tree.rs`. Rows with a NaN and ensembles with
+//! zero-as-missing splits never come here. The leaf outputs are summed in
+//! tree order from 0.0, so the sum is bit-identical to the walks'.
+
+use super::{ChildRef, Node, K_ZERO_THRESHOLD};
+
+/// Longest row: four AVX registers of eight `f32`.
+pub const MAX_FEATURES: usize = 32;
+
+/// Largest tree: one bit per leaf in a `u32` mask.
+pub const MAX_LEAVES: usize = 32;
+
+/// Splits compared per instruction.
+const LANES: usize = 8;
+
+/// One split of each of eight trees (lane `t`: tree `t` of the group):
+/// where it reads the row, its threshold rounded down to `f32`, and its
+/// mask. Padding lanes compare against `+inf` (never false) with an
+/// all-ones mask.
+#[repr(C, align(32))]
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Octet {
+    /// Bits 0–2: the feature's lane in its register; bit 31: bit 3 of the
+    /// feature, bit 30: bit 4 (which register of eight features).
+    index: [i32; LANES],
+    /// `t↓` (see the module doc).
+    threshold: [f32; LANES],
+    /// All ones but the split's left-subtree leaves.
+    mask: [u32; LANES],
+}
+
+impl Octet {
+    const PADDING: Octet = Octet {
+        index: [0; LANES],
+        threshold: [f32::INFINITY; LANES],
+        mask: [u32::MAX; LANES],
+    };
+}
+
+/// Up to eight consecutive trees: their splits are `octets` starting at
+/// `first` (one octet per split of the largest), tree `t`'s leaf outputs,
+/// left to right, start at `leaves[t]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Group {
+    first: u32,
+    octets: u32,
+    trees: u32,
+    leaves: [u32; LANES],
+}
+
+/// A tree ensemble laid out for bit-vector evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bitvec {
+    n_features: usize,
+    octets: Box<[Octet]>,
+    groups: Box<[Group]>,
+    leaves: Box<[f64]>,
+}
+
+/// One split, for the layout: threshold, feature, its subtree's first
+/// leaf, its right subtree's first leaf.
+type Split = (f64, u32, u32, u32);
+
+impl Bitvec {
+    /// Lays out validated arrays. `None` when the CPU lacks AVX2, rows are
+    /// longer than [`MAX_FEATURES`] or a tree has more than [`MAX_LEAVES`]
+    /// leaves. Cold.
+    pub(super) fn new(
+        n_features: usize,
+        nodes: &[Node],
+        leaf_values: &[f64],
+        roots: &[u32],
+    ) -> Option<Self> {
+        if !avx2() || n_features > MAX_FEATURES {
+            return None;
+        }
+        let mut octets = Vec::new();
+        let mut groups = Vec::with_capacity(roots.len().div_ceil(LANES));
+        let mut leaves = Vec::with_capacity(leaf_values.len());
+        let mut stack: Vec<(u32, Option<usize>)> = Vec::new();
+        for group_roots in roots.chunks(LANES) {
+            let mut group = Group {
+                first: u32::try_from(octets.len()).ok()?,
+                octets: 0,
+                trees: group_roots.len() as u32,
+                leaves: [0; LANES],
+            };
+            let mut trees: Vec<Vec<Split>> = Vec::with_capacity(LANES);
+            for (lane, &root) in group_roots.iter().enumerate() {
+                *group.leaves.get_mut(lane)? = u32::try_from(leaves.len()).ok()?;
+                let splits = tree_splits(root, nodes, leaf_values, &mut leaves, &mut stack)?;
+                group.octets = group.octets.max(splits.len() as u32);
+                trees.push(splits);
+            }
+            for k in 0..group.octets as usize {
+                let mut octet = Octet::PADDING;
+                for (lane, splits) in trees.iter().enumerate() {
+                    if let Some(&(threshold, feature, first, right)) = splits.get(k) {
+                        *octet.index.get_mut(lane)? = lane_index(feature)?;
+                        *octet.threshold.get_mut(lane)? = round_down(threshold);
+                        *octet.mask.get_mut(lane)? = !range_bits(first, right);
+                    }
+                }
+                octets.push(octet);
+            }
+            groups.push(group);
+        }
+        Some(Bitvec {
+            n_features,
+            octets: octets.into(),
+            groups: groups.into(),
+            leaves: leaves.into(),
+        })
+    }
+
+    /// The tree sum of an `f32` row, bit-identical to the walks'; `None`
+    /// when the row has the wrong length or a NaN (the caller walks).
+    #[inline]
+    pub fn sum(&self, row: &[f32]) -> Option<f64> {
+        if row.len() != self.n_features {
+            return None;
+        }
+        let mut xs = [0.0f32; MAX_FEATURES];
+        let mut nan = false;
+        for (d, &x) in xs.iter_mut().zip(row) {
+            nan |= x.is_nan();
+            // |x| <= kZeroThreshold is zero (LightGBM drops it).
+            *d = if f64::from(x.abs()) <= K_ZERO_THRESHOLD {
+                0.0
+            } else {
+                x
+            };
+        }
+        if nan {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Bitvec::new` returns a value only when the CPU has
+            // AVX2 (`avx2()`), the one feature `x86::sum` is compiled for.
+            unsafe {
+                match self.n_features {
+                    0..=8 => x86::sum::<1>(self, &xs),
+                    9..=16 => x86::sum::<2>(self, &xs),
+                    _ => x86::sum::<4>(self, &xs),
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            None
+        }
+    }
+}
+
+/// The splits of the tree at `root` with their leaf ranges, its leaf
+/// outputs appended to `leaves` left to right; `None` past
+/// [`MAX_LEAVES`] leaves.
+fn tree_splits(
+    root: u32,
+    nodes: &[Node],
+    leaf_values: &[f64],
+    leaves: &mut Vec<f64>,
+    stack: &mut Vec<(u32, Option<usize>)>,
+) -> Option<Vec<Split>> {
+    let mut splits: Vec<Split> = Vec::new();
+    let mut leaf = 0u32;
+    // Preorder, left before right: leaves come out left to right. A right
+    // child records where its parent's right subtree starts.
+    stack.clear();
+    stack.push((root, None));
+    while let Some((raw, parent)) = stack.pop() {
+        if let Some(p) = parent {
+            splits.get_mut(p)?.3 = leaf;
+        }
+        match ChildRef::decode(raw) {
+            ChildRef::Leaf(i) => {
+                leaves.push(*leaf_values.get(i as usize)?);
+                leaf += 1;
+            }
+            ChildRef::Node(i) => {
+                let node = nodes.get(i as usize)?;
+                stack.push((node.right, Some(splits.len())));
+                stack.push((node.left, None));
+                splits.push((node.threshold, node.feature, leaf, 0));
+            }
+        }
+    }
+    (leaf as usize <= MAX_LEAVES).then_some(splits)
+}
+
+/// Whether this CPU runs the AVX2 kernel.
+fn avx2() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The lane index of a feature (see [`Octet::index`]); `None` past
+/// [`MAX_FEATURES`].
+fn lane_index(feature: u32) -> Option<i32> {
+    if feature as usize >= MAX_FEATURES {
+        return None;
+    }
+    let bits = (feature & 7) | ((feature >> 4) & 1) << 30 | ((feature >> 3) & 1) << 31;
+    Some(bits as i32)
+}
+
+/// Bits `first..end` set (`end <= 32`).
+fn range_bits(first: u32, end: u32) -> u32 {
+    let below = |n: u32| if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+    below(end) & !below(first)
+}
+
+/// The largest `f32` (or infinity) not above `t`: for every `f32` `x`,
+/// `x <= t` exactly when `x <= round_down(t)`.
+fn round_down(t: f64) -> f32 {
+    let near = t as f32;
+    if f64::from(near) > t {
+        near.next_down()
+    } else {
+        near
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{Bitvec, Octet, LANES, MAX_FEATURES};
+
+    /// The AVX2 kernel: the row in `REGS` registers of eight features.
+    ///
+    /// LLVM ends the function with `vzeroupper`, so the SSE code that
+    /// follows pays no transition penalty.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn sum<const REGS: usize>(b: &Bitvec, xs: &[f32; MAX_FEATURES]) -> Option<f64> {
+        let reg = |i: usize| {
+            let part = xs.get(8 * i..8 * i + 8).unwrap_or(&[0.0; 8]);
+            // SAFETY: `part` holds eight `f32`; the load is unaligned.
+            unsafe { _mm256_loadu_ps(part.as_ptr()) }
+        };
+        let (x0, x1, x2, x3) = (reg(0), reg(1), reg(2), reg(3));
+        let ones = _mm256_set1_epi32(-1);
+        let mut sum = 0.0;
+        let mut bits = [0u32; LANES];
+        for group in b.groups.iter() {
+            let first = group.first as usize;
+            let mut acc = ones;
+            for o in b.octets.get(first..first + group.octets as usize)? {
+                let (index, threshold, mask) = load(o);
+                // The row values the eight splits read.
+                let lo = _mm256_permutevar8x32_ps(x0, index);
+                let x = match REGS {
+                    1 => lo,
+                    2 => {
+                        let hi = _mm256_permutevar8x32_ps(x1, index);
+                        _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(index))
+                    }
+                    _ => {
+                        let sign = _mm256_castsi256_ps(index);
+                        let a = _mm256_blendv_ps(lo, _mm256_permutevar8x32_ps(x1, index), sign);
+                        let c = _mm256_blendv_ps(
+                            _mm256_permutevar8x32_ps(x2, index),
+                            _mm256_permutevar8x32_ps(x3, index),
+                            sign,
+                        );
+                        let bit4 = _mm256_castsi256_ps(_mm256_slli_epi32::<1>(index));
+                        _mm256_blendv_ps(a, c, bit4)
+                    }
+                };
+                // False splits (the walk goes right) clear their masks'
+                // zero bits: acc &= !(false & !mask).
+                let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(x, threshold));
+                acc = _mm256_andnot_si256(_mm256_andnot_si256(mask, right), acc);
+            }
+            // SAFETY: `bits` is 32 bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(bits.as_mut_ptr().cast(), acc) };
+            for (&word, &base) in bits.iter().zip(&group.leaves).take(group.trees as usize) {
+                let leaf = base as usize + word.trailing_zeros() as usize;
+                sum += *b.leaves.get(leaf)?;
+            }
+        }
+        Some(sum)
+    }
+
+    /// An octet's three vectors.
+    #[inline(always)]
+    fn load(o: &Octet) -> (__m256i, __m256, __m256i) {
+        // SAFETY: each field is 32 bytes at a 32-byte-aligned address
+        // (`Octet` is `repr(C, align(32))` and every field is 32 bytes).
+        unsafe {
+            (
+                _mm256_load_si256(o.index.as_ptr().cast()),
+                _mm256_load_ps(o.threshold.as_ptr()),
+                _mm256_load_si256(o.mask.as_ptr().cast()),
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_down_decides_as_the_f64_comparison() {
+        let thresholds = [
+            0.1,
+            -0.1,
+            1.642_799_794_673_92,
+            0.5,
+            -0.0,
+            0.0,
+            1e-40,
+            -1e-40,
+            1e300,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::from(f32::MAX),
+            f64::from(f32::MIN_POSITIVE) / 3.0,
+        ];
+        for t in thresholds {
+            let d = round_down(t);
+            assert!(f64::from(d) <= t, "{t}");
+            // The next f32 up is above t: nothing between.
+            if d != f32::INFINITY {
+                assert!(f64::from(d.next_up()) > t, "{t}");
+            }
+            let near = t as f32;
+            for x in [
+                near,
+                near.next_up(),
+                near.next_down(),
+                d,
+                d.next_up(),
+                0.0,
+                -0.0,
+                f32::INFINITY,
+                f32::NEG_INFINITY,
+            ] {
+                assert_eq!(x <= d, f64::from(x) <= t, "x {x:e}, t {t:e}");
+            }
+        }
+    }
+
+    #[test]
+    fn lane_indices_and_masks() {
+        assert_eq!(lane_index(5), Some(5));
+        assert_eq!(lane_index(13), Some(5 | i32::MIN));
+        assert_eq!(lane_index(21), Some(5 | 1 << 30));
+        assert_eq!(lane_index(31), Some(7 | 1 << 30 | i32::MIN));
+        assert_eq!(lane_index(32), None);
+        assert_eq!(range_bits(0, 3), 0b111);
+        assert_eq!(range_bits(2, 4), 0b1100);
+        assert_eq!(range_bits(0, 32), u32::MAX);
+        assert_eq!(range_bits(31, 32), 1 << 31);
+    }
+}
