@@ -7,7 +7,9 @@
 //! the fix. Prediction ([`LtwModel::predict_f32`], [`Predictor::predict`]) is
 //! hot path: no allocation, no blocking, no logging, no panic. The weight
 //! sections are never copied: the model's slices point into the mapping
-//! ([`LtwModel::mapping`] exposes its address range).
+//! ([`LtwModel::mapping`] exposes its address range). Tree ensembles are
+//! therefore walked in place by [`TreeView`]; the faster evaluators a
+//! `model.txt` gets at load (`tree.rs`) would copy the weights.
 //!
 //! # Format (version 1)
 //!

@@ -11,11 +11,11 @@
 //! Three evaluators compute the same sum, bit for bit; the first that
 //! serves a row takes it:
 //!
-//! 1. [`Bitvec`] (`tree/bitvec.rs`): every split compared at once, eight
-//!    trees side by side in AVX2 registers, the exit leaf found from bit
-//!    masks. `f32` rows without NaN of at most 32 features, trees of at most
-//!    32 leaves, no zero-as-missing split, a CPU with AVX2 (detected at run
-//!    time).
+//! 1. [`Bitvec`] (`tree/bitvec.rs`): every split compared, eight trees side
+//!    by side in AVX2 registers (AVX-512 permutes where the CPU has them),
+//!    the exit leaf found from bit masks. `f32` rows without NaN of at most
+//!    32 features, trees of at most 32 leaves, no zero-as-missing split, a
+//!    CPU with AVX2 (detected at run time).
 //! 2. [`Compiled`] (`tree/walk.rs`): the trees rearranged for a walk of a
 //!    few branch-free instructions per step. Rows without NaN of fewer than
 //!    255 features, no zero-as-missing split.
@@ -622,9 +622,183 @@ fn validate(
     Ok(())
 }
 
+/// Random forests and rows for the tests of every evaluator.
+#[cfg(test)]
+mod testgen {
+    use super::*;
+    use crate::testkit::SplitMix;
+
+    /// A random forest in the canonical arrays, grown leaf-wise as LightGBM
+    /// grows its trees (any leaf may split next, so shapes vary), nodes
+    /// stored in a scrambled order. Thresholds come from `cuts`, so rows
+    /// can hit them exactly.
+    pub(super) struct Forest {
+        /// Leaves of the largest tree.
+        pub widest: usize,
+        pub nodes: Vec<Node>,
+        pub leaves: Vec<f64>,
+        pub roots: Vec<u32>,
+    }
+
+    /// Where a reference of a tree under construction lives.
+    #[derive(Clone, Copy)]
+    enum Slot {
+        Root,
+        Child(usize, bool),
+    }
+
+    /// A child under construction: a local node or a leaf number.
+    #[derive(Clone, Copy)]
+    enum Local {
+        Node(usize),
+        Leaf(u32),
+    }
+
+    fn pick(rng: &mut SplitMix, n: usize) -> usize {
+        ((rng.unit() + 1.0) * 0.5 * n as f64) as usize % n.max(1)
+    }
+
+    pub(super) fn forest(
+        rng: &mut SplitMix,
+        n_features: usize,
+        trees: usize,
+        max_leaves: usize,
+        cuts: &[f64],
+        missing: u32,
+    ) -> Forest {
+        let mut f = Forest {
+            widest: 0,
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            roots: Vec::new(),
+        };
+        for _ in 0..trees {
+            let target = 1 + pick(rng, max_leaves);
+            // (split, left, right) per local node; the root's child.
+            let mut local: Vec<(Node, Local, Local)> = Vec::new();
+            let mut root = Local::Leaf(0);
+            let mut slots = vec![Slot::Root];
+            while slots.len() < target {
+                let slot = slots.swap_remove(pick(rng, slots.len()));
+                let n = local.len();
+                let decision = missing | if rng.unit() < 0.0 { DEFAULT_LEFT } else { 0 };
+                let split = node(
+                    pick(rng, n_features) as u32,
+                    cuts[pick(rng, cuts.len())],
+                    decision,
+                    0,
+                    0,
+                );
+                local.push((split, Local::Leaf(0), Local::Leaf(0)));
+                match slot {
+                    Slot::Root => root = Local::Node(n),
+                    Slot::Child(p, true) => local[p].1 = Local::Node(n),
+                    Slot::Child(p, false) => local[p].2 = Local::Node(n),
+                }
+                slots.push(Slot::Child(n, true));
+                slots.push(Slot::Child(n, false));
+            }
+            // Leaves numbered in a random order.
+            for i in (1..slots.len()).rev() {
+                slots.swap(i, pick(rng, i + 1));
+            }
+            for (l, slot) in slots.iter().enumerate() {
+                let leaf = Local::Leaf(l as u32);
+                match *slot {
+                    Slot::Root => root = leaf,
+                    Slot::Child(p, true) => local[p].1 = leaf,
+                    Slot::Child(p, false) => local[p].2 = leaf,
+                }
+            }
+            // Nodes stored in a random order.
+            let mut position: Vec<usize> = (0..local.len()).collect();
+            for i in (1..position.len()).rev() {
+                position.swap(i, pick(rng, i + 1));
+            }
+            let (node_base, leaf_base) = (f.nodes.len(), f.leaves.len() as u32);
+            let encode = |c: Local| match c {
+                Local::Node(n) => (node_base + position[n]) as u32,
+                Local::Leaf(l) => leaf(leaf_base + l),
+            };
+            f.nodes
+                .resize(node_base + local.len(), node(0, 0.0, 0, 0, 0));
+            for (n, &(split, l, r)) in local.iter().enumerate() {
+                f.nodes[node_base + position[n]] = Node {
+                    left: encode(l),
+                    right: encode(r),
+                    ..split
+                };
+            }
+            for _ in 0..slots.len() {
+                f.leaves
+                    .push((rng.unit() * 8.0).round() / 8.0 + rng.unit() * 1e-3);
+            }
+            f.roots.push(encode(root));
+            f.widest = f.widest.max(slots.len());
+        }
+        f
+    }
+
+    /// The definition: each tree walked with [`Node::next`], summed in
+    /// order from 0.0.
+    pub(super) fn reference(f: &Forest, row: &[f64]) -> f64 {
+        let mut sum = 0.0;
+        for &root in &f.roots {
+            let mut at = root;
+            while let ChildRef::Node(i) = ChildRef::decode(at) {
+                let n = f.nodes[i as usize];
+                at = n.next(row[n.feature as usize]);
+            }
+            sum += f.leaves[(at & !LEAF_BIT) as usize];
+        }
+        sum
+    }
+
+    /// Row values that sit on, just beside, or far from the cuts, and the
+    /// special values of the module doc.
+    pub(super) fn row(rng: &mut SplitMix, n: usize, cuts: &[f64], nan: bool) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let c = cuts[pick(rng, cuts.len())] as f32;
+                match ((rng.unit() + 1.0) * 6.0) as u32 {
+                    0 => c,
+                    1 => c.next_up(),
+                    2 => c.next_down(),
+                    3 => [
+                        0.0,
+                        -0.0,
+                        1e-36,
+                        -1e-36,
+                        2e-35,
+                        f32::INFINITY,
+                        f32::NEG_INFINITY,
+                    ][i % 7],
+                    4 if nan && i % 3 == 0 => f32::NAN,
+                    _ => (rng.unit() * 3.0) as f32,
+                }
+            })
+            .collect()
+    }
+
+    fn leaf(i: u32) -> u32 {
+        i | LEAF_BIT
+    }
+
+    fn node(feature: u32, threshold: f64, decision: u32, left: u32, right: u32) -> Node {
+        Node {
+            threshold,
+            feature,
+            decision,
+            left,
+            right,
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::disallowed_macros)]
 mod tests {
+    use super::testgen::{forest, reference, row};
     use super::*;
     use crate::testkit::SplitMix;
 
@@ -837,158 +1011,6 @@ mod tests {
                 "{what} accepted"
             );
         }
-    }
-
-    /// A random forest in the canonical arrays, grown leaf-wise as LightGBM
-    /// grows its trees (any leaf may split next, so shapes vary), nodes
-    /// stored in a scrambled order. Thresholds come from `cuts`, so rows
-    /// can hit them exactly.
-    struct Forest {
-        /// Leaves of the largest tree.
-        widest: usize,
-        nodes: Vec<Node>,
-        leaves: Vec<f64>,
-        roots: Vec<u32>,
-    }
-
-    /// Where a reference of a tree under construction lives.
-    #[derive(Clone, Copy)]
-    enum Slot {
-        Root,
-        Child(usize, bool),
-    }
-
-    /// A child under construction: a local node or a leaf number.
-    #[derive(Clone, Copy)]
-    enum Local {
-        Node(usize),
-        Leaf(u32),
-    }
-
-    fn pick(rng: &mut SplitMix, n: usize) -> usize {
-        ((rng.unit() + 1.0) * 0.5 * n as f64) as usize % n.max(1)
-    }
-
-    fn forest(
-        rng: &mut SplitMix,
-        n_features: usize,
-        trees: usize,
-        max_leaves: usize,
-        cuts: &[f64],
-        missing: u32,
-    ) -> Forest {
-        let mut f = Forest {
-            widest: 0,
-            nodes: Vec::new(),
-            leaves: Vec::new(),
-            roots: Vec::new(),
-        };
-        for _ in 0..trees {
-            let target = 1 + pick(rng, max_leaves);
-            // (split, left, right) per local node; the root's child.
-            let mut local: Vec<(Node, Local, Local)> = Vec::new();
-            let mut root = Local::Leaf(0);
-            let mut slots = vec![Slot::Root];
-            while slots.len() < target {
-                let slot = slots.swap_remove(pick(rng, slots.len()));
-                let n = local.len();
-                let decision = missing | if rng.unit() < 0.0 { DEFAULT_LEFT } else { 0 };
-                let split = node(
-                    pick(rng, n_features) as u32,
-                    cuts[pick(rng, cuts.len())],
-                    decision,
-                    0,
-                    0,
-                );
-                local.push((split, Local::Leaf(0), Local::Leaf(0)));
-                match slot {
-                    Slot::Root => root = Local::Node(n),
-                    Slot::Child(p, true) => local[p].1 = Local::Node(n),
-                    Slot::Child(p, false) => local[p].2 = Local::Node(n),
-                }
-                slots.push(Slot::Child(n, true));
-                slots.push(Slot::Child(n, false));
-            }
-            // Leaves numbered in a random order.
-            for i in (1..slots.len()).rev() {
-                slots.swap(i, pick(rng, i + 1));
-            }
-            for (l, slot) in slots.iter().enumerate() {
-                let leaf = Local::Leaf(l as u32);
-                match *slot {
-                    Slot::Root => root = leaf,
-                    Slot::Child(p, true) => local[p].1 = leaf,
-                    Slot::Child(p, false) => local[p].2 = leaf,
-                }
-            }
-            // Nodes stored in a random order.
-            let mut position: Vec<usize> = (0..local.len()).collect();
-            for i in (1..position.len()).rev() {
-                position.swap(i, pick(rng, i + 1));
-            }
-            let (node_base, leaf_base) = (f.nodes.len(), f.leaves.len() as u32);
-            let encode = |c: Local| match c {
-                Local::Node(n) => (node_base + position[n]) as u32,
-                Local::Leaf(l) => leaf(leaf_base + l),
-            };
-            f.nodes
-                .resize(node_base + local.len(), node(0, 0.0, 0, 0, 0));
-            for (n, &(split, l, r)) in local.iter().enumerate() {
-                f.nodes[node_base + position[n]] = Node {
-                    left: encode(l),
-                    right: encode(r),
-                    ..split
-                };
-            }
-            for _ in 0..slots.len() {
-                f.leaves
-                    .push((rng.unit() * 8.0).round() / 8.0 + rng.unit() * 1e-3);
-            }
-            f.roots.push(encode(root));
-            f.widest = f.widest.max(slots.len());
-        }
-        f
-    }
-
-    /// The definition: each tree walked with [`Node::next`], summed in
-    /// order from 0.0.
-    fn reference(f: &Forest, row: &[f64]) -> f64 {
-        let mut sum = 0.0;
-        for &root in &f.roots {
-            let mut at = root;
-            while let ChildRef::Node(i) = ChildRef::decode(at) {
-                let n = f.nodes[i as usize];
-                at = n.next(row[n.feature as usize]);
-            }
-            sum += f.leaves[(at & !LEAF_BIT) as usize];
-        }
-        sum
-    }
-
-    /// Row values that sit on, just beside, or far from the cuts, and the
-    /// special values of the module doc.
-    fn row(rng: &mut SplitMix, n: usize, cuts: &[f64], nan: bool) -> Vec<f32> {
-        (0..n)
-            .map(|i| {
-                let c = cuts[pick(rng, cuts.len())] as f32;
-                match ((rng.unit() + 1.0) * 6.0) as u32 {
-                    0 => c,
-                    1 => c.next_up(),
-                    2 => c.next_down(),
-                    3 => [
-                        0.0,
-                        -0.0,
-                        1e-36,
-                        -1e-36,
-                        2e-35,
-                        f32::INFINITY,
-                        f32::NEG_INFINITY,
-                    ][i % 7],
-                    4 if nan && i % 3 == 0 => f32::NAN,
-                    _ => (rng.unit() * 3.0) as f32,
-                }
-            })
-            .collect()
     }
 
     fn same(a: Option<f64>, b: f64) -> bool {

@@ -4,13 +4,20 @@
 //! Built at start-up (cold); [`Program::run`] runs on the engine thread and
 //! is hot path: no allocation, no blocking, no logging, no panic.
 //!
-//! The arena holds, in this order, the constants that instructions read
-//! (materialised once at load), the input row, and every computed value.
-//! Each value is a [`Span`] of the arena; shape-only ops (Reshape, Slice of
-//! a contiguous range, Identity, ...) produce no instruction, only a new
-//! span over the same elements. Every instruction writes a span that starts
-//! after every span it reads (checked by [`Program::new`]), so one
-//! `split_at_mut` separates what it reads from what it writes.
+//! The arena holds the input row's span, the constants that instructions
+//! read (materialised once at load) and every computed value. Each value is
+//! a [`Span`] of the arena; shape-only ops (Reshape, Slice of a contiguous
+//! range, Identity, ...) produce no instruction, only a new span over the
+//! same elements. Every instruction writes a span that starts after every
+//! span it reads (checked by [`Program::new`]), so one `split_at_mut`
+//! separates what it reads from what it writes. The input span is never
+//! written: an operand inside it is read from the row passed to
+//! [`Program::run`], which is not copied.
+//!
+//! The matrix products ([`Instr::MatVec`]) carry the elementwise steps
+//! `lower.rs` folds into them; products of at least
+//! [`AVX2_MIN_WEIGHTS`] weights run in a copy compiled for AVX2 where the
+//! CPU has it (detected once at load), with the same result bits.
 
 use std::ops::Range;
 
@@ -254,9 +261,18 @@ impl Program {
             if out.end() > len || reads.iter().any(|r| r.end() > len) {
                 return Err(ProgramError::OutOfArena { index, name });
             }
+            // A read inside the input span is served from the row: it
+            // must not reach past it.
+            let straddles = |r: &Span| {
+                r.start < input.end()
+                    && input.start < r.end()
+                    && (r.start < input.start || r.end() > input.end())
+            };
             if out.len == 0
                 || out.start < written
-                || reads.iter().any(|r| r.end() > out.start || r.len == 0)
+                || reads
+                    .iter()
+                    .any(|r| r.end() > out.start || r.len == 0 || straddles(r))
             {
                 return Err(ProgramError::Overlap { index, name });
             }
@@ -315,21 +331,33 @@ impl Program {
         if row.len() != self.input.len {
             return None;
         }
-        self.arena.get_mut(self.input.range())?.copy_from_slice(row);
+        // The row is read where it is (its span in the arena is never
+        // written): no copy.
+        let input = self.input;
         for instr in self.instrs.iter() {
-            step(&mut self.arena, instr, self.avx2)?;
+            step(&mut self.arena, row, input, instr, self.avx2)?;
         }
-        self.arena.get(self.output).copied()
+        match self.output.checked_sub(input.start) {
+            Some(i) if i < input.len => row.get(i).copied(),
+            _ => self.arena.get(self.output).copied(),
+        }
     }
 }
 
 /// Runs one instruction. `None` only for a span outside the arena, which
 /// [`Program::new`] rules out.
 #[inline]
-fn step(arena: &mut [f32], instr: &Instr, avx2: bool) -> Option<()> {
+fn step(arena: &mut [f32], row: &[f32], input: Span, instr: &Instr, avx2: bool) -> Option<()> {
     let out_span = instr.out();
     let (head, tail) = arena.split_at_mut_checked(out_span.start)?;
     let out = tail.get_mut(..out_span.len)?;
+    // An operand inside the input span is read from the row itself.
+    let read = |s: Span| -> Option<&[f32]> {
+        match s.start.checked_sub(input.start) {
+            Some(at) if s.end() <= input.end() => row.get(at..at + s.len),
+            _ => head.get(s.range()),
+        }
+    };
     match instr {
         Instr::MatVec {
             x,
@@ -340,7 +368,7 @@ fn step(arena: &mut [f32], instr: &Instr, avx2: bool) -> Option<()> {
             act,
             ..
         } => {
-            let x = head.get(x.range())?;
+            let x = read(*x)?;
             #[cfg(target_arch = "x86_64")]
             if avx2 && w.len() >= AVX2_MIN_WEIGHTS {
                 // SAFETY: `avx2` is true only when `Program::new` found the
@@ -367,14 +395,14 @@ fn step(arena: &mut [f32], instr: &Instr, avx2: bool) -> Option<()> {
             }
         }
         Instr::Unary { op, x, .. } => {
-            out.copy_from_slice(head.get(x.range())?);
+            out.copy_from_slice(read(*x)?);
             activate(*op, out);
         }
         Instr::Binary {
             op, pairing, a, b, ..
         } => {
-            let a = head.get(a.range())?;
-            let b = head.get(b.range())?;
+            let a = read(*a)?;
+            let b = read(*b)?;
             match *op {
                 Binary::Add => zip(*pairing, a, b, out, |p, q| Binary::Add.apply(p, q)),
                 Binary::Sub => zip(*pairing, a, b, out, |p, q| Binary::Sub.apply(p, q)),
@@ -382,17 +410,17 @@ fn step(arena: &mut [f32], instr: &Instr, avx2: bool) -> Option<()> {
                 Binary::Div => zip(*pairing, a, b, out, |p, q| Binary::Div.apply(p, q)),
             }
         }
-        Instr::Softmax { x, .. } => softmax(head.get(x.range())?, out),
+        Instr::Softmax { x, .. } => softmax(read(*x)?, out),
         Instr::Concat { parts, .. } => {
             let mut at = 0;
             for part in parts.iter() {
-                let src = head.get(part.range())?;
+                let src = read(*part)?;
                 out.get_mut(at..at + src.len())?.copy_from_slice(src);
                 at += src.len();
             }
         }
         Instr::Sum { x, .. } => {
-            let x = head.get(x.range())?;
+            let x = read(*x)?;
             *out.first_mut()? = x.iter().fold(0.0f32, |acc, v| acc + v);
         }
     }
@@ -401,7 +429,7 @@ fn step(arena: &mut [f32], instr: &Instr, avx2: bool) -> Option<()> {
 
 /// Smallest product (weights) worth the AVX2 call; below it the
 /// call and the state change cost more than the wider vectors save.
-const AVX2_MIN_WEIGHTS: usize = 1024;
+pub const AVX2_MIN_WEIGHTS: usize = 1024;
 
 /// Whether this CPU runs [`matvec_avx2`].
 fn avx2() -> bool {
@@ -720,6 +748,29 @@ mod tests {
         assert_eq!(p.run(&[3.0, 1.0]), Some(0.0));
         let mut p = Program::new(vec![0.0; 4], span(0, 2), 3, instrs).unwrap();
         assert_eq!(p.run(&[3.0, 1.0]), Some(3.0));
+    }
+
+    #[test]
+    fn the_row_is_read_in_place() {
+        // No instruction: the output is an element of the input itself.
+        let mut p = Program::new(vec![0.0; 5], span(1, 3), 2, vec![]).unwrap();
+        assert_eq!(p.run(&[1.0, 2.0, 3.0]), Some(2.0));
+        // A slice of the input feeds a sum.
+        let instrs = vec![Instr::Sum {
+            x: span(2, 2),
+            out: span(4, 1),
+        }];
+        let mut p = Program::new(vec![0.0; 5], span(1, 3), 4, instrs).unwrap();
+        assert_eq!(p.run(&[1.0, 2.0, 3.0]), Some(5.0));
+        // A read that reaches past the input is refused.
+        let instrs = vec![Instr::Sum {
+            x: span(2, 3),
+            out: span(5, 1),
+        }];
+        assert!(matches!(
+            Program::new(vec![0.0; 6], span(1, 3), 5, instrs),
+            Err(ProgramError::Overlap { .. })
+        ));
     }
 
     #[test]

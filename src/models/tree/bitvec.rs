@@ -1,10 +1,13 @@
 //! Bit-vector evaluation of a tree ensemble (QuickScorer's exit-leaf rule,
 //! every split compared, eight trees side by side in the lanes of AVX2
-//! registers):
-//! the fastest of the walks, for `f32` rows of up to [`MAX_FEATURES`]
-//! features and trees of up to [`MAX_LEAVES`] leaves, on x86-64 CPUs with
-//! AVX2 (detected at run time; elsewhere the [`super::Compiled`] walk
-//! serves).
+//! registers): the fastest evaluator, for `f32` rows of up to
+//! [`MAX_FEATURES`] features and trees of up to [`MAX_LEAVES`] leaves, on
+//! x86-64 CPUs with AVX2. CPUs with AVX-512 (F, VL) run the same kernel
+//! with one two-table permute in place of two to seven AVX2 instructions.
+//! Both are chosen at run time (`is_x86_feature_detected!`); elsewhere the
+//! [`super::Compiled`] walk serves. LLVM ends each kernel with
+//! `vzeroupper`, so the SSE code that runs next pays no state-transition
+//! penalty (see `onnx.rs` on tract's kernels, which do not).
 //!
 //! Built at load (cold) from validated arrays; [`Bitvec::sum`] runs on the
 //! engine thread and is hot path: no allocation, no blocking, no logging,
@@ -35,13 +38,13 @@
 
 use super::{ChildRef, Node, K_ZERO_THRESHOLD};
 
-/// Longest row: four AVX registers of eight `f32`.
+/// Longest row: four AVX registers of eight `f32` (two of sixteen).
 pub const MAX_FEATURES: usize = 32;
 
 /// Largest tree: one bit per leaf in a `u32` mask.
 pub const MAX_LEAVES: usize = 32;
 
-/// Splits compared per instruction.
+/// Trees side by side: splits compared per instruction.
 const LANES: usize = 8;
 
 /// One split of each of eight trees (lane `t`: tree `t` of the group):
@@ -51,8 +54,10 @@ const LANES: usize = 8;
 #[repr(C, align(32))]
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Octet {
-    /// Bits 0–2: the feature's lane in its register; bit 31: bit 3 of the
-    /// feature, bit 30: bit 4 (which register of eight features).
+    /// Bits 0–4: the feature (AVX-512 permutes read them all, AVX2
+    /// permutes bits 0–2, its lane in a register of eight); bit 31: bit 3
+    /// of the feature, bit 30: bit 4 (which register of eight, for the AVX2
+    /// blends).
     index: [i32; LANES],
     /// `t↓` (see the module doc).
     threshold: [f32; LANES],
@@ -83,6 +88,8 @@ struct Group {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bitvec {
     n_features: usize,
+    /// The CPU has AVX-512 F and VL: [`x86::sum512`] serves.
+    avx512: bool,
     octets: Box<[Octet]>,
     groups: Box<[Group]>,
     leaves: Box<[f64]>,
@@ -138,6 +145,7 @@ impl Bitvec {
         }
         Some(Bitvec {
             n_features,
+            avx512: avx512(),
             octets: octets.into(),
             groups: groups.into(),
             leaves: leaves.into(),
@@ -148,6 +156,33 @@ impl Bitvec {
     /// when the row has the wrong length or a NaN (the caller walks).
     #[inline]
     pub fn sum(&self, row: &[f32]) -> Option<f64> {
+        let xs = self.prepare(row)?;
+        #[cfg(target_arch = "x86_64")]
+        {
+            // SAFETY: `Bitvec::new` returns a value only when the CPU has
+            // AVX2 (`avx2()`), the one feature `x86::sum` is compiled for.
+            unsafe {
+                match (self.avx512, self.n_features) {
+                    (_, 0..=8) => x86::sum::<1>(self, &xs),
+                    (false, 9..=16) => x86::sum::<2>(self, &xs),
+                    (false, _) => x86::sum::<4>(self, &xs),
+                    (true, 9..=16) => x86::sum512::<2>(self, &xs),
+                    (true, _) => x86::sum512::<4>(self, &xs),
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            None
+        }
+    }
+}
+
+impl Bitvec {
+    /// The row in [`MAX_FEATURES`] slots, values with `|x| <=
+    /// kZeroThreshold` zeroed; `None` for a NaN or the wrong length.
+    #[inline(always)]
+    fn prepare(&self, row: &[f32]) -> Option<[f32; MAX_FEATURES]> {
         if row.len() != self.n_features {
             return None;
         }
@@ -162,25 +197,7 @@ impl Bitvec {
                 x
             };
         }
-        if nan {
-            return None;
-        }
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: `Bitvec::new` returns a value only when the CPU has
-            // AVX2 (`avx2()`), the one feature `x86::sum` is compiled for.
-            unsafe {
-                match self.n_features {
-                    0..=8 => x86::sum::<1>(self, &xs),
-                    9..=16 => x86::sum::<2>(self, &xs),
-                    _ => x86::sum::<4>(self, &xs),
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            None
-        }
+        (!nan).then_some(xs)
     }
 }
 
@@ -232,13 +249,26 @@ fn avx2() -> bool {
     }
 }
 
+/// Whether this CPU runs the AVX-512 kernel.
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// The lane index of a feature (see [`Octet::index`]); `None` past
 /// [`MAX_FEATURES`].
 fn lane_index(feature: u32) -> Option<i32> {
     if feature as usize >= MAX_FEATURES {
         return None;
     }
-    let bits = (feature & 7) | ((feature >> 4) & 1) << 30 | ((feature >> 3) & 1) << 31;
+    let bits = feature | ((feature >> 4) & 1) << 30 | ((feature >> 3) & 1) << 31;
     Some(bits as i32)
 }
 
@@ -320,6 +350,54 @@ mod x86 {
         Some(sum)
     }
 
+    /// The same kernel with AVX-512 (F, VL) two-table permutes: one
+    /// instruction picks the eight values from the whole row (16 or 32
+    /// features) where the AVX2 kernel needs two to seven. Otherwise the
+    /// same instructions in the same order, so the same bits.
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    pub(super) fn sum512<const REGS: usize>(b: &Bitvec, xs: &[f32; MAX_FEATURES]) -> Option<f64> {
+        let reg = |i: usize| {
+            let part = xs.get(8 * i..8 * i + 8).unwrap_or(&[0.0; 8]);
+            // SAFETY: `part` holds eight `f32`; the load is unaligned.
+            unsafe { _mm256_loadu_ps(part.as_ptr()) }
+        };
+        let (x0, x1) = (reg(0), reg(1));
+        let wide = |i: usize| {
+            let part = xs.get(16 * i..16 * i + 16).unwrap_or(&[0.0; 16]);
+            // SAFETY: `part` holds sixteen `f32`; the load is unaligned.
+            unsafe { _mm512_loadu_ps(part.as_ptr()) }
+        };
+        let (lo16, hi16) = (wide(0), wide(1));
+        let ones = _mm256_set1_epi32(-1);
+        let mut sum = 0.0;
+        let mut bits = [0u32; LANES];
+        for group in b.groups.iter() {
+            let first = group.first as usize;
+            let mut acc = ones;
+            for o in b.octets.get(first..first + group.octets as usize)? {
+                let (index, threshold, mask) = load(o);
+                let x = match REGS {
+                    1 => _mm256_permutevar8x32_ps(x0, index),
+                    2 => _mm256_permutex2var_ps(x0, index, x1),
+                    _ => _mm512_castps512_ps256(_mm512_permutex2var_ps(
+                        lo16,
+                        _mm512_castsi256_si512(index),
+                        hi16,
+                    )),
+                };
+                let right = _mm256_castps_si256(_mm256_cmp_ps::<_CMP_GT_OQ>(x, threshold));
+                acc = _mm256_andnot_si256(_mm256_andnot_si256(mask, right), acc);
+            }
+            // SAFETY: `bits` is 32 bytes; the store is unaligned.
+            unsafe { _mm256_storeu_si256(bits.as_mut_ptr().cast(), acc) };
+            for (&word, &base) in bits.iter().zip(&group.leaves).take(group.trees as usize) {
+                let leaf = base as usize + word.trailing_zeros() as usize;
+                sum += *b.leaves.get(leaf)?;
+            }
+        }
+        Some(sum)
+    }
+
     /// An octet's three vectors.
     #[inline(always)]
     fn load(o: &Octet) -> (__m256i, __m256, __m256i) {
@@ -336,8 +414,67 @@ mod x86 {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_macros)]
 mod tests {
+    use super::super::testgen::{forest, reference, row};
+    use super::super::MISSING_NAN;
     use super::*;
+    use crate::testkit::SplitMix;
+
+    /// Both kernels, whichever the dispatch would pick, on every register
+    /// count, against the definition.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn both_kernels_give_the_definitions_sum_bit_for_bit() {
+        if !avx2() {
+            return;
+        }
+        let cuts = [-1.0, -0.25, 0.0, 1e-38, 0.1, 0.5, 1.0 / 3.0, 2.5, 1e30];
+        let mut rng = SplitMix::new(13);
+        let mut checked = 0;
+        for (n_features, trees, leaves) in [
+            (3, 9, 8),
+            (8, 17, 32),
+            (12, 40, 8),
+            (16, 8, 31),
+            (20, 33, 16),
+            (32, 24, 32),
+        ] {
+            let f = forest(&mut rng, n_features, trees, leaves, &cuts, MISSING_NAN);
+            let b = Bitvec::new(n_features, &f.nodes, &f.leaves, &f.roots).expect("fits");
+            for _ in 0..60 {
+                let x = row(&mut rng, n_features, &cuts, false);
+                let want = reference(&f, &x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
+                let xs = b.prepare(&x).expect("no NaN");
+                // SAFETY: AVX2 checked above.
+                let avx2 = unsafe {
+                    match n_features {
+                        0..=8 => x86::sum::<1>(&b, &xs),
+                        9..=16 => x86::sum::<2>(&b, &xs),
+                        _ => x86::sum::<4>(&b, &xs),
+                    }
+                };
+                assert_eq!(avx2.map(f64::to_bits), Some(want.to_bits()), "AVX2 {x:?}");
+                if avx512() {
+                    // SAFETY: AVX-512 F and VL checked just above.
+                    let wide = unsafe {
+                        match n_features {
+                            0..=16 => x86::sum512::<2>(&b, &xs),
+                            _ => x86::sum512::<4>(&b, &xs),
+                        }
+                    };
+                    assert_eq!(
+                        wide.map(f64::to_bits),
+                        Some(want.to_bits()),
+                        "AVX-512 {x:?}"
+                    );
+                }
+                assert_eq!(b.sum(&x).map(f64::to_bits), Some(want.to_bits()));
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 360);
+    }
 
     #[test]
     fn round_down_decides_as_the_f64_comparison() {
@@ -384,9 +521,9 @@ mod tests {
     #[test]
     fn lane_indices_and_masks() {
         assert_eq!(lane_index(5), Some(5));
-        assert_eq!(lane_index(13), Some(5 | i32::MIN));
-        assert_eq!(lane_index(21), Some(5 | 1 << 30));
-        assert_eq!(lane_index(31), Some(7 | 1 << 30 | i32::MIN));
+        assert_eq!(lane_index(13), Some(13 | i32::MIN));
+        assert_eq!(lane_index(21), Some(21 | 1 << 30));
+        assert_eq!(lane_index(31), Some(31 | 1 << 30 | i32::MIN));
         assert_eq!(lane_index(32), None);
         assert_eq!(range_bits(0, 3), 0b111);
         assert_eq!(range_bits(2, 4), 0b1100);
