@@ -70,7 +70,7 @@
 mod bitvec;
 mod walk;
 
-pub use bitvec::Bitvec;
+pub use bitvec::{octets_for_file, Bitvec, BitvecError, MappedBitvec, Octet};
 pub use walk::Compiled;
 
 /// Bit 31 of a child reference: set for a leaf.

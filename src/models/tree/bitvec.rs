@@ -36,7 +36,7 @@
 //! zero-as-missing splits never come here. The leaf outputs are summed in
 //! tree order from 0.0, so the sum is bit-identical to the walks'.
 
-use super::{ChildRef, Node, K_ZERO_THRESHOLD};
+use super::{ChildRef, Node, K_ZERO_THRESHOLD, MISSING_TYPE_MASK, MISSING_ZERO};
 
 /// Longest row: four AVX registers of eight `f32` (two of sixteen).
 pub const MAX_FEATURES: usize = 32;
@@ -50,10 +50,10 @@ const LANES: usize = 8;
 /// One split of each of eight trees (lane `t`: tree `t` of the group):
 /// where it reads the row, its threshold rounded down to `f32`, and its
 /// mask. Padding lanes compare against `+inf` (never false) with an
-/// all-ones mask.
+/// all-ones mask. 96 bytes, no padding: `.ltw` files map onto `[Octet]`.
 #[repr(C, align(32))]
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Octet {
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Octet {
     /// Bits 0–4: the feature (AVX-512 permutes read them all, AVX2
     /// permutes bits 0–2, its lane in a register of eight); bit 31: bit 3
     /// of the feature, bit 30: bit 4 (which register of eight, for the AVX2
@@ -84,32 +84,37 @@ struct Group {
     leaves: [u32; LANES],
 }
 
-/// A tree ensemble laid out for bit-vector evaluation.
+/// The bit-vector layout of an ensemble, whatever the CPU: the octets, the
+/// groups, and the leaf outputs of every tree left to right, trees in
+/// summation order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Bitvec {
-    n_features: usize,
-    /// The CPU has AVX-512 F and VL: [`x86::sum512`] serves.
-    avx512: bool,
-    octets: Box<[Octet]>,
-    groups: Box<[Group]>,
-    leaves: Box<[f64]>,
+struct Layout {
+    octets: Vec<Octet>,
+    groups: Vec<Group>,
+    leaves: Vec<f64>,
+}
+
+/// The three arrays the kernels read.
+#[derive(Clone, Copy)]
+struct Arrays<'a> {
+    octets: &'a [Octet],
+    groups: &'a [Group],
+    leaves: &'a [f64],
 }
 
 /// One split, for the layout: threshold, feature, its subtree's first
 /// leaf, its right subtree's first leaf.
 type Split = (f64, u32, u32, u32);
 
-impl Bitvec {
-    /// Lays out validated arrays. `None` when the CPU lacks AVX2, rows are
-    /// longer than [`MAX_FEATURES`] or a tree has more than [`MAX_LEAVES`]
-    /// leaves. Cold.
-    pub(super) fn new(
-        n_features: usize,
-        nodes: &[Node],
-        leaf_values: &[f64],
-        roots: &[u32],
-    ) -> Option<Self> {
-        if !avx2() || n_features > MAX_FEATURES {
+impl Layout {
+    /// Lays out validated arrays; `None` when rows are longer than
+    /// [`MAX_FEATURES`], a tree has more than [`MAX_LEAVES`] leaves or a
+    /// split treats zero as missing.
+    fn new(n_features: usize, nodes: &[Node], leaf_values: &[f64], roots: &[u32]) -> Option<Self> {
+        let zero_missing = nodes
+            .iter()
+            .any(|n| n.decision & MISSING_TYPE_MASK == MISSING_ZERO);
+        if n_features > MAX_FEATURES || zero_missing {
             return None;
         }
         let mut octets = Vec::new();
@@ -143,12 +148,45 @@ impl Bitvec {
             }
             groups.push(group);
         }
+        Some(Layout {
+            octets,
+            groups,
+            leaves,
+        })
+    }
+}
+
+/// A tree ensemble laid out for bit-vector evaluation, owning its arrays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bitvec {
+    n_features: usize,
+    /// The CPU has AVX-512 F and VL: [`x86::sum512`] serves.
+    avx512: bool,
+    octets: Box<[Octet]>,
+    groups: Box<[Group]>,
+    leaves: Box<[f64]>,
+}
+
+impl Bitvec {
+    /// Lays out validated arrays. `None` when the CPU lacks AVX2, rows are
+    /// longer than [`MAX_FEATURES`] or a tree has more than [`MAX_LEAVES`]
+    /// leaves. Cold.
+    pub(super) fn new(
+        n_features: usize,
+        nodes: &[Node],
+        leaf_values: &[f64],
+        roots: &[u32],
+    ) -> Option<Self> {
+        if !avx2() {
+            return None;
+        }
+        let layout = Layout::new(n_features, nodes, leaf_values, roots)?;
         Some(Bitvec {
             n_features,
             avx512: avx512(),
-            octets: octets.into(),
-            groups: groups.into(),
-            leaves: leaves.into(),
+            octets: layout.octets.into(),
+            groups: layout.groups.into(),
+            leaves: layout.leaves.into(),
         })
     }
 
@@ -156,49 +194,169 @@ impl Bitvec {
     /// when the row has the wrong length or a NaN (the caller walks).
     #[inline]
     pub fn sum(&self, row: &[f32]) -> Option<f64> {
-        let xs = self.prepare(row)?;
-        #[cfg(target_arch = "x86_64")]
-        {
-            // SAFETY: `Bitvec::new` returns a value only when the CPU has
-            // AVX2 (`avx2()`), the one feature `x86::sum` is compiled for.
-            unsafe {
-                match (self.avx512, self.n_features) {
-                    (_, 0..=8) => x86::sum::<1>(self, &xs),
-                    (false, 9..=16) => x86::sum::<2>(self, &xs),
-                    (false, _) => x86::sum::<4>(self, &xs),
-                    (true, 9..=16) => x86::sum512::<2>(self, &xs),
-                    (true, _) => x86::sum512::<4>(self, &xs),
-                }
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            None
-        }
+        let arrays = Arrays {
+            octets: &self.octets,
+            groups: &self.groups,
+            leaves: &self.leaves,
+        };
+        // `new` checked AVX2.
+        evaluate(self.n_features, self.avx512, arrays, row)
     }
 }
 
-impl Bitvec {
-    /// The row in [`MAX_FEATURES`] slots, values with `|x| <=
-    /// kZeroThreshold` zeroed; `None` for a NaN or the wrong length.
-    #[inline(always)]
-    fn prepare(&self, row: &[f32]) -> Option<[f32; MAX_FEATURES]> {
-        if row.len() != self.n_features {
+/// The bit-vector section of a memory-mapped `.ltw` tree file: the octets
+/// and the leaf outputs read in place (the file stores every tree's leaves
+/// left to right, see [`octets_for_file`]), the small group table derived
+/// at open. Evaluates as [`Bitvec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappedBitvec<'a> {
+    n_features: usize,
+    /// The CPU has AVX2; without it the caller walks the arrays.
+    avx2: bool,
+    avx512: bool,
+    octets: &'a [Octet],
+    groups: Box<[Group]>,
+    leaves: &'a [f64],
+}
+
+/// Why a file's bit-vector section cannot be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BitvecError {
+    /// The ensemble does not fit the layout (rows or trees too large).
+    #[error(
+        "the ensemble does not fit the bit-vector layout (at most {MAX_FEATURES} features, \
+         {MAX_LEAVES} leaves per tree, no zero-as-missing split)"
+    )]
+    DoesNotFit,
+    /// The leaves are not stored left to right, tree after tree.
+    #[error("the leaf values are not stored left to right, tree after tree")]
+    LeafOrder,
+    /// The section differs from the layout of the trees.
+    #[error("the bit-vector section holds {found} octets that differ from the trees' layout of {expected} (first difference at octet {at})")]
+    Mismatch {
+        found: usize,
+        expected: usize,
+        at: usize,
+    },
+}
+
+impl<'a> MappedBitvec<'a> {
+    /// Checks `octets` against the layout of validated arrays, rebuilt here
+    /// and compared bit for bit (a transient allocation, dropped before
+    /// returning: nothing of the file is kept in a copy). Cold.
+    pub fn new(
+        n_features: usize,
+        nodes: &[Node],
+        leaf_values: &'a [f64],
+        roots: &[u32],
+        octets: &'a [Octet],
+    ) -> Result<Self, BitvecError> {
+        let layout =
+            Layout::new(n_features, nodes, leaf_values, roots).ok_or(BitvecError::DoesNotFit)?;
+        if bytemuck::cast_slice::<f64, u8>(&layout.leaves)
+            != bytemuck::cast_slice::<f64, u8>(leaf_values)
+        {
+            return Err(BitvecError::LeafOrder);
+        }
+        let differs = layout
+            .octets
+            .iter()
+            .zip(octets)
+            .position(|(a, b)| bytemuck::bytes_of(a) != bytemuck::bytes_of(b));
+        if differs.is_some() || layout.octets.len() != octets.len() {
+            return Err(BitvecError::Mismatch {
+                found: octets.len(),
+                expected: layout.octets.len(),
+                at: differs.unwrap_or(layout.octets.len().min(octets.len())),
+            });
+        }
+        Ok(MappedBitvec {
+            n_features,
+            avx2: avx2(),
+            avx512: avx512(),
+            octets,
+            groups: layout.groups.into(),
+            leaves: leaf_values,
+        })
+    }
+
+    /// As [`Bitvec::sum`]; also `None` on a CPU without AVX2.
+    #[inline]
+    pub fn sum(&self, row: &[f32]) -> Option<f64> {
+        if !self.avx2 {
             return None;
         }
-        let mut xs = [0.0f32; MAX_FEATURES];
-        let mut nan = false;
-        for (d, &x) in xs.iter_mut().zip(row) {
-            nan |= x.is_nan();
-            // |x| <= kZeroThreshold is zero (LightGBM drops it).
-            *d = if f64::from(x.abs()) <= K_ZERO_THRESHOLD {
-                0.0
-            } else {
-                x
-            };
-        }
-        (!nan).then_some(xs)
+        let arrays = Arrays {
+            octets: self.octets,
+            groups: &self.groups,
+            leaves: self.leaves,
+        };
+        evaluate(self.n_features, self.avx512, arrays, row)
     }
+}
+
+/// The octets a `.ltw` tree file stores for validated arrays, when they
+/// fit the layout and their leaves are stored left to right, tree after
+/// tree (as `model.txt` loading stores them); `None` otherwise. Cold.
+pub fn octets_for_file(
+    n_features: usize,
+    nodes: &[Node],
+    leaf_values: &[f64],
+    roots: &[u32],
+) -> Option<Vec<Octet>> {
+    let layout = Layout::new(n_features, nodes, leaf_values, roots)?;
+    let in_order = bytemuck::cast_slice::<f64, u8>(&layout.leaves)
+        == bytemuck::cast_slice::<f64, u8>(leaf_values);
+    in_order.then_some(layout.octets)
+}
+
+/// Prepares the row and runs the kernel for the CPU. The caller has
+/// checked that the CPU has AVX2.
+#[inline(always)]
+fn evaluate(n_features: usize, avx512: bool, arrays: Arrays<'_>, row: &[f32]) -> Option<f64> {
+    let xs = prepare(n_features, row)?;
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: every caller holds a value built only when `avx2()` was
+        // true (`Bitvec::new`) or checks it (`MappedBitvec::sum`), and
+        // `avx512` is `avx512()`: the CPU has the features each kernel is
+        // compiled for.
+        unsafe {
+            match (avx512, n_features) {
+                (_, 0..=8) => x86::sum::<1>(arrays, &xs),
+                (false, 9..=16) => x86::sum::<2>(arrays, &xs),
+                (false, _) => x86::sum::<4>(arrays, &xs),
+                (true, 9..=16) => x86::sum512::<2>(arrays, &xs),
+                (true, _) => x86::sum512::<4>(arrays, &xs),
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (avx512, arrays, xs);
+        None
+    }
+}
+
+/// The row in [`MAX_FEATURES`] slots, values with `|x| <= kZeroThreshold`
+/// zeroed; `None` for a NaN or the wrong length.
+#[inline(always)]
+fn prepare(n_features: usize, row: &[f32]) -> Option<[f32; MAX_FEATURES]> {
+    if row.len() != n_features {
+        return None;
+    }
+    let mut xs = [0.0f32; MAX_FEATURES];
+    let mut nan = false;
+    for (d, &x) in xs.iter_mut().zip(row) {
+        nan |= x.is_nan();
+        // |x| <= kZeroThreshold is zero (LightGBM drops it).
+        *d = if f64::from(x.abs()) <= K_ZERO_THRESHOLD {
+            0.0
+        } else {
+            x
+        };
+    }
+    (!nan).then_some(xs)
 }
 
 /// The splits of the tree at `root` with their leaf ranges, its leaf
@@ -293,14 +451,14 @@ fn round_down(t: f64) -> f32 {
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{Bitvec, Octet, LANES, MAX_FEATURES};
+    use super::{Arrays, Octet, LANES, MAX_FEATURES};
 
     /// The AVX2 kernel: the row in `REGS` registers of eight features.
     ///
     /// LLVM ends the function with `vzeroupper`, so the SSE code that
     /// follows pays no transition penalty.
     #[target_feature(enable = "avx2")]
-    pub(super) fn sum<const REGS: usize>(b: &Bitvec, xs: &[f32; MAX_FEATURES]) -> Option<f64> {
+    pub(super) fn sum<const REGS: usize>(b: Arrays<'_>, xs: &[f32; MAX_FEATURES]) -> Option<f64> {
         let reg = |i: usize| {
             let part = xs.get(8 * i..8 * i + 8).unwrap_or(&[0.0; 8]);
             // SAFETY: `part` holds eight `f32`; the load is unaligned.
@@ -355,7 +513,10 @@ mod x86 {
     /// features) where the AVX2 kernel needs two to seven. Otherwise the
     /// same instructions in the same order, so the same bits.
     #[target_feature(enable = "avx2,avx512f,avx512vl")]
-    pub(super) fn sum512<const REGS: usize>(b: &Bitvec, xs: &[f32; MAX_FEATURES]) -> Option<f64> {
+    pub(super) fn sum512<const REGS: usize>(
+        b: Arrays<'_>,
+        xs: &[f32; MAX_FEATURES],
+    ) -> Option<f64> {
         let reg = |i: usize| {
             let part = xs.get(8 * i..8 * i + 8).unwrap_or(&[0.0; 8]);
             // SAFETY: `part` holds eight `f32`; the load is unaligned.
@@ -442,16 +603,21 @@ mod tests {
         ] {
             let f = forest(&mut rng, n_features, trees, leaves, &cuts, MISSING_NAN);
             let b = Bitvec::new(n_features, &f.nodes, &f.leaves, &f.roots).expect("fits");
+            let arrays = Arrays {
+                octets: &b.octets,
+                groups: &b.groups,
+                leaves: &b.leaves,
+            };
             for _ in 0..60 {
                 let x = row(&mut rng, n_features, &cuts, false);
                 let want = reference(&f, &x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>());
-                let xs = b.prepare(&x).expect("no NaN");
+                let xs = prepare(n_features, &x).expect("no NaN");
                 // SAFETY: AVX2 checked above.
                 let avx2 = unsafe {
                     match n_features {
-                        0..=8 => x86::sum::<1>(&b, &xs),
-                        9..=16 => x86::sum::<2>(&b, &xs),
-                        _ => x86::sum::<4>(&b, &xs),
+                        0..=8 => x86::sum::<1>(arrays, &xs),
+                        9..=16 => x86::sum::<2>(arrays, &xs),
+                        _ => x86::sum::<4>(arrays, &xs),
                     }
                 };
                 assert_eq!(avx2.map(f64::to_bits), Some(want.to_bits()), "AVX2 {x:?}");
@@ -459,8 +625,8 @@ mod tests {
                     // SAFETY: AVX-512 F and VL checked just above.
                     let wide = unsafe {
                         match n_features {
-                            0..=16 => x86::sum512::<2>(&b, &xs),
-                            _ => x86::sum512::<4>(&b, &xs),
+                            0..=16 => x86::sum512::<2>(arrays, &xs),
+                            _ => x86::sum512::<4>(arrays, &xs),
                         }
                     };
                     assert_eq!(
