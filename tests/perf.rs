@@ -1,8 +1,8 @@
 //! The fast paths of prediction against the plain ones, on the committed
-//! models: the three tree evaluators (bit-vector, compiled walk, the walk
-//! over the arrays, and the `.ltw` file walked in place) give the same sum
-//! bit for bit on the 200-tree bench model and match LightGBM's own
-//! predictions; the predict stage, which gathers each distinct feature
+//! models: the tree evaluators (bit-vector, compiled walk, the walk over the
+//! arrays, and the `.ltw` file evaluated in place on its bit-vector
+//! section) give the same sum bit for bit on the 200-tree bench model and
+//! match LightGBM's own predictions; the predict stage, which gathers each distinct feature
 //! list once per call, gives every model of the sample run exactly what
 //! its back-end gives on a row gathered for it alone.
 
@@ -49,6 +49,7 @@ fn tree_evaluators_agree_bit_for_bit_and_match_lightgbm() {
     let path = dir.join("m.ltw");
     ltw::write_lightgbm(&path, &model).unwrap();
     let mut mapped = LtwModel::open(&path).unwrap();
+    assert!(mapped.bit_vector().is_some(), "the writer adds the section");
 
     let ensemble = model.ensemble().clone();
     let compiled = ensemble.compiled().expect("32 features: compiled walk");

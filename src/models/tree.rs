@@ -20,21 +20,27 @@
 //!    few branch-free instructions per step. Rows without NaN of fewer than
 //!    255 features, no zero-as-missing split.
 //! 3. [`TreeView`]'s walk over the arrays below, with every missing-value
-//!    rule: everything else, and `.ltw` files, which it reads in place.
+//!    rule: everything else.
 //!
-//! [`TreeEnsemble`] (owned arrays) builds the first two at load; a
-//! [`TreeView`] over a memory map has only the third, since the other two
-//! would copy the weights.
+//! [`TreeEnsemble`] (owned arrays) builds the first two at load. A `.ltw`
+//! file is read in place: its [`TreeView`] over the memory map, and the
+//! bit-vector layout when the file carries it as a section
+//! ([`MappedBitvec`], checked against the trees at open); the compiled walk
+//! is not built for it, since it would copy the weights.
 //!
 //! # Layout
 //!
 //! Three flat arrays hold the whole ensemble; indices are global (across trees):
 //!
 //! - `nodes: [Node]` — the internal (split) nodes of every tree. The nodes of
-//!   one tree are contiguous and keep their source order, so the root of a
-//!   tree comes first and a tree of `L` leaves spans `L - 1` nodes.
+//!   one tree are contiguous, its root first; a tree of `L` leaves spans
+//!   `L - 1` nodes.
 //! - `leaf_values: [f64]` — the leaf outputs of every tree, the leaves of one
 //!   tree contiguous.
+//!
+//! `model.txt` loading stores each tree's nodes in preorder and its leaves
+//! left to right, the order a `.ltw` bit-vector section requires; other
+//! orders are valid and evaluate the same.
 //! - `roots: [u32]` — one [`ChildRef`]-encoded entry per tree, in summation
 //!   order: the tree's root node, or its only leaf for a single-leaf tree.
 //!
