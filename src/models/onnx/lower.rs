@@ -104,7 +104,8 @@ pub fn lower(
 /// neighbour in the program and its intermediate value read by nothing
 /// else. All but the Div/Mul are the same f32 operations in the same
 /// order; the Div/Mul is folded into the weights, rounded once from f64,
-/// and only when every factor is finite and non-zero. [`Program::new`]
+/// and only when every factor is finite and non-zero and no weight
+/// overflows or underflows to zero. [`Program::new`]
 /// checks the result and the load-time cross-check compares it with
 /// tract.
 fn fuse(mut instrs: Vec<Instr>, arena: &[f32], input: Span, output: usize) -> Vec<Instr> {
@@ -245,11 +246,11 @@ fn fold_before<'a>(
                     f.get(i).map_or(f32::NAN, |v| v.apply(wij))
                 })
                 .collect();
-            (ok && w2
-                .iter()
-                .zip(w.iter())
-                .all(|(v, o)| v.is_finite() || !o.is_finite()))
-            .then_some(w2)
+            // No weight may overflow, or underflow to zero, in the fold.
+            let kept = |(v, o): (&f32, &f32)| {
+                (v.is_finite() || !o.is_finite()) && (*v != 0.0 || *o == 0.0)
+            };
+            (ok && w2.iter().zip(w.iter()).all(kept)).then_some(w2)
         }
     };
     let Some(scaled) = scaled else {
