@@ -17,6 +17,7 @@ use live_trading::learning::reward::{EpisodeTracker, Fill};
 use live_trading::market::volatility::{Volatility, VolatilityParams};
 use live_trading::market::Quote;
 use live_trading::models::artifact::{ModelPlan, PlanSettings};
+use live_trading::models::backend::Backend;
 use live_trading::models::lightgbm::{LightGbmModel, Objective};
 use live_trading::models::ltw::{self, LtwModel};
 use live_trading::models::onnx::{OnnxEngine, OnnxModel};
@@ -76,6 +77,18 @@ pub enum Stage {
     LightGbm200,
     /// One row through an ONNX MLP 32 → 64 → 32 → 1 (native row program).
     OnnxMlp,
+    /// The 200-tree model through the portable compiled walk (what CPUs
+    /// without AVX2 run).
+    LightGbm200Walk,
+    /// The 200-tree model converted to `.ltw`, walked in place on the map.
+    LtwTrees,
+    /// One of the sample run's LightGBM models (40 trees × 8 leaves, 16
+    /// features).
+    SampleLightGbm,
+    /// One of the sample run's MLPs (StandardScaler, 16 → 16 → 1).
+    SampleMlp,
+    /// One of the sample run's Ridge models (StandardScaler, 16 → 1).
+    SampleRidge,
     /// The sample run for one symbol: 24 models (6 horizons × 3 families
     /// and 6 barrier classifiers), rows gathered from its features.
     PredictAll,
@@ -94,7 +107,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 27] = [
+    pub const ALL: [Stage; 32] = [
         Stage::Volatility,
         Stage::Zscore,
         Stage::Confidence,
@@ -117,6 +130,11 @@ impl Stage {
         Stage::LtwLinear,
         Stage::LightGbm200,
         Stage::OnnxMlp,
+        Stage::LightGbm200Walk,
+        Stage::LtwTrees,
+        Stage::SampleLightGbm,
+        Stage::SampleMlp,
+        Stage::SampleRidge,
         Stage::PredictAll,
         Stage::CycleStart,
         Stage::Decision,
@@ -148,6 +166,11 @@ impl Stage {
             Stage::LtwLinear => "ltw_linear_predict",
             Stage::LightGbm200 => "lightgbm_200_predict",
             Stage::OnnxMlp => "onnx_mlp_predict",
+            Stage::LightGbm200Walk => "lightgbm_200_walk",
+            Stage::LtwTrees => "ltw_trees_predict",
+            Stage::SampleLightGbm => "sample_lightgbm_predict",
+            Stage::SampleMlp => "sample_mlp_predict",
+            Stage::SampleRidge => "sample_ridge_predict",
             Stage::PredictAll => "predict_all_horizons",
             Stage::CycleStart => "cycle_start",
             Stage::Decision => "full_decision",
@@ -179,6 +202,13 @@ impl Stage {
             Stage::LtwLinear => "predict one row, linear .ltw, 32 features, memory-mapped",
             Stage::LightGbm200 => "predict one row, LightGBM 200 trees x 31 leaves, 32 features",
             Stage::OnnxMlp => "predict one row, ONNX MLP 32-64-32-1 (native row program)",
+            Stage::LightGbm200Walk => "the 200-tree model, portable compiled walk (no AVX2)",
+            Stage::LtwTrees => "the 200-tree model as .ltw, walked in place on the map",
+            Stage::SampleLightGbm => {
+                "sample run fwd_ret_5m LightGBM: 40 trees x 8 leaves, 16 features"
+            }
+            Stage::SampleMlp => "sample run fwd_ret_5m MLP: scaler, 16-16-1 (native row program)",
+            Stage::SampleRidge => "sample run fwd_ret_5m Ridge: scaler, 16-1 (native row program)",
             Stage::PredictAll => "sample run, 1 symbol: 24 models (6 horizons x 3 + 6 barrier)",
             Stage::Reward => "apply a fill to an episode",
             Stage::CycleStart => {
@@ -580,6 +610,27 @@ impl Fixtures {
                 let row = &m.rows[(k % m.rows.len() as u64) as usize];
                 black_box(m.mlp.predict(black_box(row)));
             }
+            Stage::LightGbm200Walk => {
+                let m = &mut self.models;
+                let row = &m.rows[(k % m.rows.len() as u64) as usize];
+                let walk = m.lgbm_200.ensemble().compiled().expect("compiled walk");
+                black_box(walk.sum(black_box(row.as_slice())));
+            }
+            Stage::LtwTrees => {
+                let m = &mut self.models;
+                let row = &m.rows[(k % m.rows.len() as u64) as usize];
+                black_box(m.ltw_200.predict(black_box(row)));
+            }
+            Stage::SampleLightGbm | Stage::SampleMlp | Stage::SampleRidge => {
+                let m = &mut self.models;
+                let row = &m.rows[(k % m.rows.len() as u64) as usize][..16];
+                let model = match stage {
+                    Stage::SampleLightGbm => &mut m.sample[0],
+                    Stage::SampleMlp => &mut m.sample[1],
+                    _ => &mut m.sample[2],
+                };
+                black_box(model.predict(black_box(row)));
+            }
             Stage::PredictAll => {
                 let m = &mut self.models;
                 let state = &m.states[(k % m.states.len() as u64) as usize];
@@ -721,7 +772,10 @@ struct ModelBench {
     rows: Vec<Vec<f32>>,
     linear: LtwModel,
     lgbm_200: LightGbmModel,
+    ltw_200: LtwModel,
     mlp: OnnxModel,
+    /// The sample run's fwd_ret_5m LightGBM, MLP and Ridge back-ends.
+    sample: Vec<Backend>,
     predictors: Predictors,
     symbol: SymbolModels,
     /// Feature states of one simulated symbol at 64 bars after warm-up,
@@ -745,11 +799,25 @@ impl ModelBench {
         let linear = LtwModel::open(&ltw_path).expect("linear .ltw");
         let _ = std::fs::remove_file(&ltw_path); // the mapping stays valid
         let lgbm_200 = LightGbmModel::load(bench.join("lightgbm_200.txt")).expect("200 trees");
+        let ltw_path =
+            std::env::temp_dir().join(format!("lt-bench-200-{}.ltw", std::process::id()));
+        ltw::write_lightgbm(&ltw_path, &lgbm_200).expect("write .ltw");
+        let ltw_200 = LtwModel::open(&ltw_path).expect("200 trees .ltw");
+        let _ = std::fs::remove_file(&ltw_path); // the mapping stays valid
         let mlp = OnnxModel::load(&bench.join("mlp.onnx"), 32).expect("MLP");
         assert_eq!(mlp.engine(), OnnxEngine::Native);
 
         let plan = ModelPlan::load(&root.join("config/sample-run"), &PlanSettings::default())
             .expect("sample run");
+        let sample = ["LightGBM", "MLP", "Ridge"]
+            .iter()
+            .map(|family| {
+                let id = plan
+                    .id_of(&format!("fwd_ret_5m/{family}"))
+                    .expect("sample run model");
+                Backend::load(plan.model(id).expect("planned")).expect("sample back-end")
+            })
+            .collect();
         let mut predictors = Predictors::load(&plan, 300).expect("sample run back-ends");
         predictors.warm_up();
         let symbol = predictors.symbol_state();
@@ -775,7 +843,9 @@ impl ModelBench {
             rows,
             linear,
             lgbm_200,
+            ltw_200,
             mlp,
+            sample,
             predictors,
             symbol,
             states,

@@ -883,16 +883,60 @@ impl<'a> Parser<'a> {
             )
         })?;
 
-        let shift = |raw: u32| match ChildRef::decode(raw) {
-            ChildRef::Node(i) => i + node_base as u32,
-            ChildRef::Leaf(i) => (i + leaf_base as u32) | LEAF_BIT,
+        // Store the tree in preorder with its leaves left to right (the
+        // order `tree::preorder_leaves` checks and the `.ltw` bit-vector
+        // section relies on), at global indices. Validation above proved
+        // a proper tree: every node and leaf is numbered exactly once.
+        let (mut node_at, mut leaf_at) = (vec![0u32; n_nodes], vec![0u32; num_leaves]);
+        let (mut next_node, mut next_leaf) = (node_base as u32, leaf_base as u32);
+        let mut stack = vec![0u32];
+        while let Some(raw) = stack.pop() {
+            match ChildRef::decode(raw) {
+                ChildRef::Node(i) => {
+                    if let (Some(at), Some(n)) =
+                        (node_at.get_mut(i as usize), local.get(i as usize))
+                    {
+                        *at = next_node;
+                        next_node += 1;
+                        stack.push(n.right);
+                        stack.push(n.left);
+                    }
+                }
+                ChildRef::Leaf(i) => {
+                    if let Some(at) = leaf_at.get_mut(i as usize) {
+                        *at = next_leaf;
+                        next_leaf += 1;
+                    }
+                }
+            }
+        }
+        let global = |raw: u32| match ChildRef::decode(raw) {
+            ChildRef::Node(i) => node_at.get(i as usize).copied().unwrap_or(0),
+            ChildRef::Leaf(i) => leaf_at.get(i as usize).copied().unwrap_or(0) | LEAF_BIT,
         };
-        nodes.extend(local.iter().map(|n| Node {
-            left: shift(n.left),
-            right: shift(n.right),
-            ..*n
-        }));
-        leaves.extend_from_slice(&leaf_values);
+        let placeholder = Node {
+            threshold: 0.0,
+            feature: 0,
+            decision: 0,
+            left: 0,
+            right: 0,
+        };
+        nodes.resize(node_base + n_nodes, placeholder);
+        for (n, &at) in local.iter().zip(&node_at) {
+            if let Some(slot) = nodes.get_mut(at as usize) {
+                *slot = Node {
+                    left: global(n.left),
+                    right: global(n.right),
+                    ..*n
+                };
+            }
+        }
+        leaves.resize(leaf_base + num_leaves, 0.0);
+        for (&v, &at) in leaf_values.iter().zip(&leaf_at) {
+            if let Some(slot) = leaves.get_mut(at as usize) {
+                *slot = v;
+            }
+        }
         Ok(node_base as u32)
     }
 

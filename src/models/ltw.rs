@@ -7,7 +7,10 @@
 //! the fix. Prediction ([`LtwModel::predict_f32`], [`Predictor::predict`]) is
 //! hot path: no allocation, no blocking, no logging, no panic. The weight
 //! sections are never copied: the model's slices point into the mapping
-//! ([`LtwModel::mapping`] exposes its address range).
+//! ([`LtwModel::mapping`] exposes its address range). Tree ensembles are
+//! evaluated in place on the bit-vector section where the file has one and
+//! the CPU has AVX2, else walked in place by [`TreeView`] (the compiled
+//! walk a `model.txt` gets at load would copy the weights).
 //!
 //! # Format (version 1)
 //!
@@ -21,17 +24,19 @@
 //! | 0   | 8  | magic `LTW1\r\n\x1a\n` |
 //! | 8   | 4  | version `u32` = 1 |
 //! | 12  | 4  | kind `u32`: 1 linear, 2 tree ensemble, 3 MLP |
-//! | 16  | 4  | flags `u32`: bit 0 sigmoid output, bit 1 average over trees (kind 2 only); other bits 0 |
+//! | 16  | 4  | flags `u32`: bit 0 sigmoid output, bit 1 average over trees (kind 2 only), bit 2 bit-vector section (kind 2 only); other bits 0 |
 //! | 20  | 4  | n_features `u32` (≥ 1) |
 //! | 24  | 8  | sigmoid `f64`: with flag bit 0 the output is `1 / (1 + exp(-sigmoid * raw))`, finite and > 0; else 0 |
-//! | 32  | 32 | shape `[u64; 4]`: linear `[0, 0, 0, 0]`; trees `[n_trees, n_nodes, n_leaves, 0]`; MLP `[n_layers, max_width, n_weights, n_biases]` |
+//! | 32  | 32 | shape `[u64; 4]`: linear `[0, 0, 0, 0]`; trees `[n_trees, n_nodes, n_leaves, n_octets]` (`n_octets` 0 without flag bit 2); MLP `[n_layers, max_width, n_weights, n_biases]` |
 //! | 64  | 96 | section table: 4 × `{ offset u64, len_bytes u64, elem u32, reserved u32 = 0 }`; unused entries all zero |
 //! | 160 | 32 | checksum: SHA-256 of bytes `0..160` followed by bytes `192..` (everything but the checksum) |
 //!
 //! Element types (`elem`): 1 `f64` (8 bytes), 3 `u32` (4), 4 tree node (24:
 //! `threshold f64, feature u32, decision u32, left u32, right u32`, see
 //! `tree.rs`), 5 MLP layer (16: `n_in u32, n_out u32, activation u32,
-//! reserved u32 = 0`). `len_bytes` is a multiple of the element size.
+//! reserved u32 = 0`), 6 bit-vector octet (96: `index i32[8], threshold
+//! f32[8], mask u32[8]`, see `tree/bitvec.rs`). `len_bytes` is a multiple
+//! of the element size.
 //!
 //! Sections by kind (entries not listed are unused):
 //!
@@ -39,8 +44,16 @@
 //!   `Σ w[i]·x[i] + bias` (summed in feature order from 0, the bias last).
 //! - **2 tree ensemble**: 0 nodes `node[n_nodes]`, 1 leaf values
 //!   `f64[n_leaves]`, 2 roots `u32[n_trees]` — exactly `tree.rs`'s flat
-//!   arrays, validated by [`TreeView::new`] at open. Raw output: the tree sum
-//!   in root order, divided by `n_trees` with flag bit 1.
+//!   arrays, validated by [`TreeView::new`] at open; with flag bit 2, 3
+//!   octets `octet[n_octets]`: the bit-vector layout of the same trees
+//!   (eight consecutive trees per group, one octet per split of the
+//!   group's largest tree, thresholds rounded down to `f32`, leaf masks),
+//!   which requires each tree's leaf values stored left to right in
+//!   section 1, trees one after the other. The writer adds it when the
+//!   trees fit (at most 32 features, 32 leaves per tree, no zero-as-missing
+//!   split); on a CPU with AVX2 the model evaluates on it in place, else on
+//!   sections 0–2. Raw output: the tree sum in root order, divided by
+//!   `n_trees` with flag bit 1.
 //! - **3 MLP**: 0 layers `layer[n_layers]`, 1 weights `f64[n_weights]` (each
 //!   layer's `n_out × n_in` matrix row-major, layers concatenated), 2 biases
 //!   `f64[n_biases]` (each layer's `n_out`, concatenated). Layer 0 reads
@@ -53,8 +66,9 @@
 //! sigmoid, section table (element type, 64-byte alignment, bounds,
 //! `len_bytes` a multiple of the element size, sections in order without
 //! overlap, file ends at the last section), checksum, shapes against section
-//! lengths, then the kind's content (tree structure and finiteness; MLP layer
-//! chaining; finite weights).
+//! lengths, then the kind's content (tree structure and finiteness, then
+//! the bit-vector section rebuilt from the trees and compared bit for bit;
+//! MLP layer chaining; finite weights).
 #![allow(clippy::disallowed_macros)]
 
 use std::fmt;
@@ -68,7 +82,9 @@ use memmap2::Mmap;
 use sha2::{Digest, Sha256};
 
 use super::lightgbm::{LightGbmModel, Objective};
-use super::tree::{Node, TreeEnsemble, TreeError, TreeView};
+use super::tree::{
+    octets_for_file, BitvecError, MappedBitvec, Node, Octet, TreeEnsemble, TreeError, TreeView,
+};
 use super::Predictor;
 
 #[cfg(not(target_endian = "little"))]
@@ -96,6 +112,9 @@ pub const KIND_MLP: u32 = 3;
 pub const FLAG_SIGMOID: u32 = 1;
 /// `flags` bit: the tree sum is divided by the tree count (random forest).
 pub const FLAG_AVERAGE: u32 = 1 << 1;
+/// `flags` bit (kind 2): section 3 holds the bit-vector octets and the
+/// leaf values are stored left to right, tree after tree.
+pub const FLAG_BITVEC: u32 = 1 << 2;
 
 /// Section element type: `f64`.
 pub const ELEM_F64: u32 = 1;
@@ -105,6 +124,8 @@ pub const ELEM_U32: u32 = 3;
 pub const ELEM_NODE: u32 = 4;
 /// Section element type: MLP [`LayerDesc`].
 pub const ELEM_LAYER: u32 = 5;
+/// Section element type: bit-vector [`Octet`] (eight splits, 96 bytes).
+pub const ELEM_OCTET: u32 = 6;
 
 /// Number of entries in the section table.
 pub const N_SECTIONS: usize = 4;
@@ -276,6 +297,7 @@ impl std::error::Error for LtwError {
         match &self.kind {
             LtwErrorKind::Io(e) => Some(e),
             LtwErrorKind::Tree(e) => Some(e),
+            LtwErrorKind::Bitvec(e) => Some(e),
             _ => None,
         }
     }
@@ -354,6 +376,9 @@ pub enum LtwErrorKind {
     /// The tree arrays fail validation.
     #[error("invalid tree ensemble: {0}")]
     Tree(#[from] TreeError),
+    /// The bit-vector section does not match the trees.
+    #[error("invalid bit-vector section: {0}")]
+    Bitvec(#[from] BitvecError),
     /// The writer was given data it cannot store.
     #[error("cannot write: {0}")]
     Unwritable(String),
@@ -407,6 +432,7 @@ const fn elem_size(elem: u32) -> usize {
         ELEM_U32 => 4,
         ELEM_NODE => 24,
         ELEM_LAYER => 16,
+        ELEM_OCTET => std::mem::size_of::<Octet>(),
         _ => 0,
     }
 }
@@ -426,6 +452,8 @@ enum Body<'a> {
     Trees {
         view: TreeView<'a>,
         average_over: Option<f64>,
+        /// The bit-vector section, in place ([`FLAG_BITVEC`]).
+        bitvec: Option<MappedBitvec<'a>>,
     },
     Mlp {
         layers: &'a [LayerDesc],
@@ -482,14 +510,16 @@ fn parse(file: &[u8]) -> Result<Parsed<'_>, LtwErrorKind> {
             found: header.version,
         });
     }
+    let bitvec = header.flags & FLAG_BITVEC != 0;
     let (kind, expected_elems): (LtwKind, [u32; N_SECTIONS]) = match header.kind {
         KIND_LINEAR => (LtwKind::Linear, [ELEM_F64, ELEM_F64, 0, 0]),
+        KIND_TREES if bitvec => (LtwKind::Trees, [ELEM_NODE, ELEM_F64, ELEM_U32, ELEM_OCTET]),
         KIND_TREES => (LtwKind::Trees, [ELEM_NODE, ELEM_F64, ELEM_U32, 0]),
         KIND_MLP => (LtwKind::Mlp, [ELEM_LAYER, ELEM_F64, ELEM_F64, 0]),
         found => return Err(LtwErrorKind::UnknownKind { found }),
     };
     let allowed = if kind == LtwKind::Trees {
-        FLAG_SIGMOID | FLAG_AVERAGE
+        FLAG_SIGMOID | FLAG_AVERAGE | FLAG_BITVEC
     } else {
         FLAG_SIGMOID
     };
@@ -604,20 +634,35 @@ fn parse(file: &[u8]) -> Result<Parsed<'_>, LtwErrorKind> {
             let nodes: &[Node] = cast(bytes(0), 0, off(0))?;
             let leaves: &[f64] = cast(bytes(1), 1, off(1))?;
             let roots: &[u32] = cast(bytes(2), 2, off(2))?;
+            let octets: &[Octet] = if bitvec {
+                cast(bytes(3), 3, off(3))?
+            } else {
+                &[]
+            };
             let found = [
                 roots.len() as u64,
                 nodes.len() as u64,
                 leaves.len() as u64,
-                0,
+                octets.len() as u64,
             ];
             if s != found {
                 return Err(shape(format!(
-                    "header shape [n_trees, n_nodes, n_leaves, 0] = {s:?}, sections hold {found:?}"
+                    "header shape [n_trees, n_nodes, n_leaves, n_octets] = {s:?}, sections hold \
+                     {found:?}"
                 )));
             }
             let view = TreeView::new(n_features, nodes, leaves, roots)?;
             let average_over = (header.flags & FLAG_AVERAGE != 0).then_some(view.n_trees() as f64);
-            Body::Trees { view, average_over }
+            let bitvec = if bitvec {
+                Some(MappedBitvec::new(n_features, nodes, leaves, roots, octets)?)
+            } else {
+                None
+            };
+            Body::Trees {
+                view,
+                average_over,
+                bitvec,
+            }
         }
         LtwKind::Mlp => {
             let layers: &[LayerDesc] = cast(bytes(0), 0, off(0))?;
@@ -742,9 +787,21 @@ fn build(
     let mut file = bytemuck::bytes_of(&header).to_vec();
     file.extend_from_slice(&body);
     seal(&mut file);
-    parse(&file)?;
+    // Validate as the reader will, on a copy as aligned as a mapping (a
+    // `Vec<u8>` guarantees no alignment; the octets need 32 bytes).
+    let mut aligned = vec![Block([0; ALIGN]); file.len().div_ceil(ALIGN)];
+    let copy: &mut [u8] = bytemuck::cast_slice_mut(&mut aligned);
+    if let Some(dst) = copy.get_mut(..file.len()) {
+        dst.copy_from_slice(&file);
+        parse(dst)?;
+    }
     Ok(file)
 }
+
+/// [`ALIGN`] bytes at an [`ALIGN`]-aligned address.
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Block([u8; ALIGN]);
 
 /// Writes `file` to `path` atomically: a temporary file in the same
 /// directory, synced, then renamed over `path`.
@@ -784,6 +841,22 @@ pub fn tree_bytes(ensemble: &TreeEnsemble, output: TreeOutput) -> Result<Vec<u8>
     if output.average {
         flags |= FLAG_AVERAGE;
     }
+    // The bit-vector section, when the ensemble fits it (see `tree.rs`).
+    let octets = octets_for_file(
+        ensemble.n_features(),
+        ensemble.nodes(),
+        ensemble.leaf_values(),
+        ensemble.roots(),
+    );
+    let mut sections = vec![
+        (ELEM_NODE, bytemuck::cast_slice(ensemble.nodes())),
+        (ELEM_F64, bytemuck::cast_slice(ensemble.leaf_values())),
+        (ELEM_U32, bytemuck::cast_slice(ensemble.roots())),
+    ];
+    if let Some(octets) = &octets {
+        flags |= FLAG_BITVEC;
+        sections.push((ELEM_OCTET, bytemuck::cast_slice(octets)));
+    }
     build(
         KIND_TREES,
         flags,
@@ -793,13 +866,9 @@ pub fn tree_bytes(ensemble: &TreeEnsemble, output: TreeOutput) -> Result<Vec<u8>
             ensemble.n_trees() as u64,
             ensemble.nodes().len() as u64,
             ensemble.leaf_values().len() as u64,
-            0,
+            octets.as_ref().map_or(0, |o| o.len() as u64),
         ],
-        &[
-            (ELEM_NODE, bytemuck::cast_slice(ensemble.nodes())),
-            (ELEM_F64, bytemuck::cast_slice(ensemble.leaf_values())),
-            (ELEM_U32, bytemuck::cast_slice(ensemble.roots())),
-        ],
+        &sections,
     )
 }
 
@@ -1006,6 +1075,14 @@ impl LtwModel {
         self.sigmoid
     }
 
+    /// The bit-vector section (kind 2 with flag bit 2), on the mapping.
+    pub fn bit_vector(&self) -> Option<&MappedBitvec<'_>> {
+        match &self.body {
+            Body::Trees { bitvec, .. } => bitvec.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The trees (kind 2), on the mapped arrays.
     pub fn trees(&self) -> Option<TreeView<'_>> {
         match &self.body {
@@ -1061,8 +1138,17 @@ impl LtwModel {
                 }
                 Some(acc + bias)
             }
-            Body::Trees { view, average_over } => {
-                let sum = view.sum_f32(row)?;
+            Body::Trees {
+                view,
+                average_over,
+                bitvec,
+            } => {
+                // The bit-vector section where the CPU runs it and the row
+                // has no NaN; else the walk over the mapped arrays.
+                let sum = match bitvec.as_ref().and_then(|b| b.sum(row)) {
+                    Some(sum) => sum,
+                    None => view.sum_f32(row)?,
+                };
                 Some(match average_over {
                     Some(n) => sum / n,
                     None => sum,
@@ -1139,6 +1225,7 @@ impl Predictor for LtwModel {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tree::LEAF_BIT;
     use super::*;
 
     #[test]
@@ -1170,6 +1257,147 @@ mod tests {
             assert_eq!(s.offset % ALIGN as u64, 0);
         }
         assert!(linear_bytes(&[f64::NAN], 0.0, Objective::Regression).is_err());
+    }
+
+    /// A temporary directory for one test.
+    fn temp_dir(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("lt-ltw-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn regression() -> LightGbmModel {
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/models/lightgbm/regression.txt");
+        LightGbmModel::load(path).unwrap()
+    }
+
+    /// `bytes` written to `dir/name` and opened.
+    fn open_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<LtwModel, LtwError> {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        LtwModel::open(&path)
+    }
+
+    #[test]
+    fn tree_files_carry_the_bit_vector_section_and_use_it_in_place() {
+        let dir = temp_dir("bitvec");
+        let text = regression();
+        let output = TreeOutput {
+            objective: text.objective(),
+            average: false,
+        };
+        let bytes = tree_bytes(text.ensemble(), output).unwrap();
+        let h: Header = bytemuck::pod_read_unaligned(&bytes[..HEADER_SIZE]);
+        assert_ne!(h.flags & FLAG_BITVEC, 0);
+        assert_eq!(h.sections[3].elem, ELEM_OCTET);
+        assert!(h.shape[3] > 0);
+        let mut m = open_bytes(&dir, "m.ltw", &bytes).unwrap();
+        assert!(m.bit_vector().is_some());
+        let map = m.mapping().as_ptr_range();
+        let octets = h.sections[3].offset as usize;
+        assert!(octets < map.end as usize - map.start as usize);
+        let mut rng = crate::testkit::SplitMix::new(9);
+        for i in 0..200 {
+            let row: Vec<f32> = (0..6)
+                .map(|j| {
+                    if (i + j) % 7 == 0 {
+                        0.0
+                    } else {
+                        rng.unit() as f32
+                    }
+                })
+                .collect();
+            let want = text.raw_f32(&row).unwrap();
+            if std::arch::is_x86_feature_detected!("avx2") {
+                let section = m.bit_vector().unwrap().sum(&row);
+                assert_eq!(section.map(f64::to_bits), Some(want.to_bits()));
+            }
+            assert_eq!(m.raw_f32(&row).map(f64::to_bits), Some(want.to_bits()));
+            let walked = m.trees().unwrap().sum_f32(&row).unwrap();
+            assert_eq!(walked.to_bits(), want.to_bits());
+        }
+        // A NaN row takes the walk.
+        let row = [f32::NAN, 0.5, 0.5, 0.5, 0.5, 0.5];
+        assert_eq!(m.raw_f32(&row), text.raw_f32(&row));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_bit_vector_section_that_disagrees_with_the_trees_is_refused() {
+        let dir = temp_dir("bitvec-bad");
+        let text = regression();
+        let output = TreeOutput {
+            objective: text.objective(),
+            average: false,
+        };
+        let good = tree_bytes(text.ensemble(), output).unwrap();
+        let h: Header = bytemuck::pod_read_unaligned(&good[..HEADER_SIZE]);
+        let refused = |bytes: &mut Vec<u8>, what: &str| {
+            seal(bytes);
+            let e = open_bytes(&dir, "bad.ltw", bytes).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains(what), "expected {what:?} in {msg}");
+            assert!(msg.contains("regenerate it"), "{msg}");
+        };
+        // One threshold of one octet changed.
+        let mut b = good.clone();
+        let at = h.sections[3].offset as usize + 32;
+        b[at] ^= 1;
+        refused(&mut b, "invalid bit-vector section");
+        // The trees changed under the section: a split whose children are
+        // both leaves, its children swapped (the leaves are then no longer
+        // stored left to right).
+        let mut b = good.clone();
+        let nodes_at = h.sections[0].offset as usize;
+        let n = text
+            .ensemble()
+            .nodes()
+            .iter()
+            .position(|n| n.left & LEAF_BIT != 0 && n.right & LEAF_BIT != 0)
+            .unwrap();
+        let at = nodes_at + 24 * n + 16;
+        let (left, right) = (b[at..at + 4].to_vec(), b[at + 4..at + 8].to_vec());
+        b[at..at + 4].copy_from_slice(&right);
+        b[at + 4..at + 8].copy_from_slice(&left);
+        refused(&mut b, "left to right");
+        // The flag without the section, the section without the flag.
+        let mut b = good.clone();
+        b[16..20].copy_from_slice(&(h.flags & !FLAG_BITVEC).to_le_bytes());
+        refused(&mut b, "section 3 has element type 6, expected 0");
+        let mut b = good.clone();
+        b[64 + 24 * 3..64 + 24 * 4].fill(0);
+        refused(&mut b, "section 3 has element type 0, expected 6");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn trees_that_do_not_fit_the_layout_are_written_without_the_section() {
+        // Leaves numbered right to left: no section, still exact.
+        let leaf = |i: u32| i | LEAF_BIT;
+        let node = Node {
+            threshold: 0.5,
+            feature: 0,
+            decision: 0,
+            left: leaf(1),
+            right: leaf(0),
+        };
+        let e = TreeEnsemble::new(1, vec![node], vec![1.0, -1.0], vec![0]).unwrap();
+        let output = TreeOutput {
+            objective: Objective::Regression,
+            average: false,
+        };
+        let bytes = tree_bytes(&e, output).unwrap();
+        let h: Header = bytemuck::pod_read_unaligned(&bytes[..HEADER_SIZE]);
+        assert_eq!(h.flags & FLAG_BITVEC, 0);
+        assert_eq!(h.sections[3], SectionEntry::zeroed());
+        let dir = temp_dir("bitvec-none");
+        let mut m = open_bytes(&dir, "m.ltw", &bytes).unwrap();
+        assert!(m.bit_vector().is_none());
+        assert_eq!(m.raw_f32(&[0.25]), Some(-1.0));
+        assert_eq!(m.raw_f32(&[0.75]), Some(1.0));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //!
 //! - [`Predictors`]: built once at start-up from a [`ModelPlan`]: every
 //!   model's [`Backend`], its index map into the engine's [`FeatureSet`],
-//!   and a preallocated input row per model.
+//!   and a preallocated input row per distinct feature list (models with
+//!   the same `feature_list` share one row, gathered once per call) or per
+//!   window model.
 //! - [`SymbolModels`]: one per symbol: the FIFOs of the sequential models
 //!   (their last `sequence_length` feature rows, or OHLCV bars for
 //!   raw-sequence models), pushed once per new bar by
@@ -55,8 +57,9 @@ pub struct PredictCounts {
 /// What a model reads per prediction.
 #[derive(Debug)]
 enum Input {
-    /// One row of features.
-    Row,
+    /// One row of features: [`Predictors::rows`]`[row]`, shared by every
+    /// model with the same feature list.
+    Row { row: usize },
     /// The last `sequence_length` feature rows, from the symbol's FIFO
     /// `fifo`.
     FeatureWindow { fifo: usize },
@@ -69,7 +72,8 @@ enum Input {
     },
 }
 
-/// One loaded model and its preallocated input row.
+/// One loaded model and its preallocated input row (window models; row
+/// models read a [`SharedRow`]).
 #[derive(Debug)]
 struct Slot {
     backend: Backend,
@@ -77,6 +81,15 @@ struct Slot {
     input: Input,
     barrier: bool,
     row: Box<[f32]>,
+}
+
+/// The row of one distinct feature list, and what its last gathering
+/// found.
+#[derive(Debug)]
+struct SharedRow {
+    features: ModelFeatures,
+    row: Box<[f32]>,
+    status: RowStatus,
 }
 
 /// The shape of one per-symbol FIFO: `capacity` steps of `width` values.
@@ -91,6 +104,7 @@ struct FifoShape {
 pub struct Predictors {
     set: FeatureSet,
     slots: Box<[Slot]>,
+    rows: Box<[SharedRow]>,
     fifos: Box<[FifoShape]>,
     /// Scratch for one feature step of a window model.
     step: Box<[f64]>,
@@ -112,6 +126,7 @@ impl Predictors {
         })?;
         let mut errors = Vec::new();
         let mut slots = Vec::with_capacity(plan.len());
+        let mut rows: Vec<SharedRow> = Vec::new();
         let mut fifos = Vec::new();
         let mut max_width = 0;
         for model in plan.models() {
@@ -130,7 +145,20 @@ impl Predictors {
                 }
             };
             let input = match model.input {
-                ModelInput::Row => Input::Row,
+                ModelInput::Row => {
+                    let row = match rows.iter().position(|r| r.features == features) {
+                        Some(row) => row,
+                        None => {
+                            rows.push(SharedRow {
+                                features: features.clone(),
+                                row: vec![0.0; features.len()].into(),
+                                status: RowStatus::NotWarm,
+                            });
+                            rows.len() - 1
+                        }
+                    };
+                    Input::Row { row }
+                }
                 ModelInput::FeatureWindow { length } => {
                     fifos.push(FifoShape {
                         width: model.features.len(),
@@ -158,8 +186,12 @@ impl Predictors {
                     }
                 }
             };
+            let own_row = match input {
+                Input::Row { .. } => 0,
+                _ => input_width(model),
+            };
             slots.push(Slot {
-                row: vec![0.0; input_width(model)].into(),
+                row: vec![0.0; own_row].into(),
                 backend,
                 features,
                 input,
@@ -172,6 +204,7 @@ impl Predictors {
         Ok(Predictors {
             set,
             slots: slots.into(),
+            rows: rows.into(),
             fifos: fifos.into(),
             step: vec![0.0; max_width].into(),
         })
@@ -225,7 +258,7 @@ impl Predictors {
     pub fn on_bar(&mut self, symbol: &mut SymbolModels, features: &FeatureState, bar: &Bar) {
         for slot in self.slots.iter() {
             match &slot.input {
-                Input::Row => {}
+                Input::Row { .. } => {}
                 Input::FeatureWindow { fifo, .. } => {
                     let warm = slot.features.is_warm(features);
                     let n = slot.features.len().min(self.step.len());
@@ -260,13 +293,20 @@ impl Predictors {
         out: &mut [f64],
     ) -> PredictCounts {
         let mut counts = PredictCounts::default();
+        for shared in self.rows.iter_mut() {
+            shared.status = shared.features.gather_f32(features, &mut shared.row);
+        }
+        let rows = &self.rows;
         for (slot, o) in self.slots.iter_mut().zip(out.iter_mut()) {
             *o = f64::NAN;
-            let ready = match &slot.input {
-                Input::Row => slot.features.gather_f32(features, &mut slot.row),
+            let (ready, input) = match &slot.input {
+                Input::Row { row } => match rows.get(*row) {
+                    Some(shared) => (shared.status, &shared.row),
+                    None => (RowStatus::RowTooShort, &slot.row),
+                },
                 Input::FeatureWindow { fifo, .. } => match symbol.fifos.get(*fifo) {
-                    Some(f) => f.copy_into(&mut slot.row),
-                    None => RowStatus::NotWarm,
+                    Some(f) => (f.copy_into(&mut slot.row), &slot.row),
+                    None => (RowStatus::NotWarm, &slot.row),
                 },
                 Input::RawWindow {
                     length,
@@ -274,8 +314,11 @@ impl Predictors {
                     normalization,
                     ..
                 } => match symbol.fifos.get(*fifo) {
-                    Some(f) => f.normalise_into(*length, *normalization, &mut slot.row),
-                    None => RowStatus::NotWarm,
+                    Some(f) => (
+                        f.normalise_into(*length, *normalization, &mut slot.row),
+                        &slot.row,
+                    ),
+                    None => (RowStatus::NotWarm, &slot.row),
                 },
             };
             match ready {
@@ -289,7 +332,7 @@ impl Predictors {
                     continue;
                 }
             }
-            match slot.backend.predict(&slot.row) {
+            match slot.backend.predict(input) {
                 Some(y) if y.is_finite() => {
                     *o = if slot.barrier { y.clamp(0.0, 1.0) } else { y };
                     counts.predicted += 1;
@@ -303,9 +346,16 @@ impl Predictors {
     /// Run every model once on an all-zero row so that first predictions
     /// do not pay for cold code and data (start-up, before trading).
     pub fn warm_up(&mut self) {
+        for shared in self.rows.iter_mut() {
+            shared.row.fill(0.0);
+        }
         for slot in self.slots.iter_mut() {
             slot.row.fill(0.0);
-            let _ = slot.backend.predict(&slot.row);
+            let row = match slot.input {
+                Input::Row { row } => self.rows.get(row).map_or(&slot.row, |r| &r.row),
+                _ => &slot.row,
+            };
+            let _ = slot.backend.predict(row);
         }
     }
 

@@ -1,19 +1,46 @@
-//! Flat tree ensembles: the in-memory form every tree back-end is converted
-//! into at load, and their evaluation for one row.
+//! Flat tree ensembles: the form every tree back-end is converted into at
+//! load, and their evaluation for one row.
 //!
-//! Built on the start-up thread (from `model.txt` today, from the memory-mapped
-//! `.ltw` weight file later); evaluated on the engine thread. Evaluation is hot
-//! path: no allocation, no blocking, no logging, no recursion, no panic.
+//! Built on the start-up thread (from `model.txt`, or read in place from the
+//! memory-mapped `.ltw` weight file); evaluated on the engine thread.
+//! Evaluation is hot path: no allocation, no blocking, no logging, no
+//! recursion, no panic.
+//!
+//! # Evaluation
+//!
+//! Three evaluators compute the same sum, bit for bit; the first that
+//! serves a row takes it:
+//!
+//! 1. [`Bitvec`] (`tree/bitvec.rs`): every split compared, eight trees side
+//!    by side in AVX2 registers (AVX-512 permutes where the CPU has them),
+//!    the exit leaf found from bit masks. `f32` rows without NaN of at most
+//!    32 features, trees of at most 32 leaves, no zero-as-missing split, a
+//!    CPU with AVX2 (detected at run time).
+//! 2. [`Compiled`] (`tree/walk.rs`): the trees rearranged for a walk of a
+//!    few branch-free instructions per step. Rows without NaN of fewer than
+//!    255 features, no zero-as-missing split.
+//! 3. [`TreeView`]'s walk over the arrays below, with every missing-value
+//!    rule: everything else.
+//!
+//! [`TreeEnsemble`] (owned arrays) builds the first two at load. A `.ltw`
+//! file is read in place: its [`TreeView`] over the memory map, and the
+//! bit-vector layout when the file carries it as a section
+//! ([`MappedBitvec`], checked against the trees at open); the compiled walk
+//! is not built for it, since it would copy the weights.
 //!
 //! # Layout
 //!
 //! Three flat arrays hold the whole ensemble; indices are global (across trees):
 //!
 //! - `nodes: [Node]` — the internal (split) nodes of every tree. The nodes of
-//!   one tree are contiguous and keep their source order, so the root of a
-//!   tree comes first and a tree of `L` leaves spans `L - 1` nodes.
+//!   one tree are contiguous, its root first; a tree of `L` leaves spans
+//!   `L - 1` nodes.
 //! - `leaf_values: [f64]` — the leaf outputs of every tree, the leaves of one
 //!   tree contiguous.
+//!
+//! `model.txt` loading stores each tree's nodes in preorder and its leaves
+//! left to right, the order a `.ltw` bit-vector section requires; other
+//! orders are valid and evaluate the same.
 //! - `roots: [u32]` — one [`ChildRef`]-encoded entry per tree, in summation
 //!   order: the tree's root node, or its only leaf for a single-leaf tree.
 //!
@@ -45,6 +72,12 @@
 //!
 //! A back-end with other rules maps onto these (XGBoost's `x < t` on `f32`
 //! is `x <= next_down(t)`, its missing value is missing type `NaN`).
+
+mod bitvec;
+mod walk;
+
+pub use bitvec::{octets_for_file, Bitvec, BitvecError, MappedBitvec, Octet};
+pub use walk::Compiled;
 
 /// Bit 31 of a child reference: set for a leaf.
 pub const LEAF_BIT: u32 = 1 << 31;
@@ -300,17 +333,45 @@ impl<'a> TreeView<'a> {
                 *d = if x.abs() <= K_ZERO_THRESHOLD { 0.0 } else { x };
             }
             if !nan {
-                let xs = xs.get(..row.len())?;
-                return self.walk_all(|node| {
-                    let x = *xs.get(node.feature as usize)?;
-                    Some([node.right, node.left][usize::from(x <= node.threshold)])
-                });
+                return self.walk_prepared(&xs);
             }
         }
         self.walk_all(|node| {
             let x: f64 = (*row.get(node.feature as usize)?).into();
             Some(node.next(x))
         })
+    }
+
+    /// [`Self::walk_all`] for a prepared row (no NaN, tiny values zeroed,
+    /// no zero-as-missing split), with every choice a conditional move: a
+    /// lane at a leaf keeps it and reads node 0 (which exists while any
+    /// lane is at a node).
+    #[inline(always)]
+    fn walk_prepared(&self, xs: &[f64; FAST_ROW]) -> Option<f64> {
+        let mut sum = 0.0;
+        for group in self.roots.chunks(LANES) {
+            let (mut at, mut all) = lanes(group);
+            while all == 0 {
+                all = LEAF_BIT;
+                for a in at.iter_mut() {
+                    let leaf = *a & LEAF_BIT != 0;
+                    let node = self
+                        .nodes
+                        .get((*a & !LEAF_BIT) as usize * usize::from(!leaf))?;
+                    // Validation keeps every feature below the row length,
+                    // at most `FAST_ROW`: the mask changes nothing.
+                    let x = xs[node.feature as usize & (FAST_ROW - 1)];
+                    let next =
+                        std::hint::select_unpredictable(x <= node.threshold, node.left, node.right);
+                    *a = std::hint::select_unpredictable(leaf, *a, next);
+                    all &= *a;
+                }
+            }
+            for &leaf in at.iter().take(group.len()) {
+                sum += *self.leaf_values.get((leaf & !LEAF_BIT) as usize)?;
+            }
+        }
+        Some(sum)
     }
 
     /// Walk every tree to its leaf, [`LANES`] trees side by side, `child`
@@ -370,7 +431,8 @@ fn zero_missing(nodes: &[Node]) -> bool {
         .any(|n| n.decision & MISSING_TYPE_MASK == MISSING_ZERO)
 }
 
-/// A validated ensemble that owns its arrays.
+/// A validated ensemble that owns its arrays, and the faster evaluators
+/// built from them (see the module doc).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TreeEnsemble {
     n_features: usize,
@@ -378,10 +440,16 @@ pub struct TreeEnsemble {
     nodes: Vec<Node>,
     leaf_values: Vec<f64>,
     roots: Vec<u32>,
+    /// `None` with a zero-as-missing split or rows of 255 features or more.
+    compiled: Option<Compiled>,
+    /// `None` with a zero-as-missing split, without AVX2, with rows of
+    /// more than 32 features or a tree of more than 32 leaves.
+    bitvec: Option<Bitvec>,
 }
 
 impl TreeEnsemble {
-    /// Validates and takes the arrays (see [`TreeView`] for the checks).
+    /// Validates and takes the arrays (see [`TreeView`] for the checks),
+    /// and builds the faster evaluators. Cold.
     pub fn new(
         n_features: usize,
         nodes: Vec<Node>,
@@ -389,12 +457,23 @@ impl TreeEnsemble {
         roots: Vec<u32>,
     ) -> Result<Self, TreeError> {
         validate(n_features, &nodes, &leaf_values, &roots)?;
+        let zero_missing = zero_missing(&nodes);
+        let (compiled, bitvec) = if zero_missing {
+            (None, None)
+        } else {
+            (
+                Compiled::new(n_features, &nodes, &leaf_values, &roots),
+                Bitvec::new(n_features, &nodes, &leaf_values, &roots),
+            )
+        };
         Ok(TreeEnsemble {
             n_features,
-            zero_missing: zero_missing(&nodes),
+            zero_missing,
             nodes,
             leaf_values,
             roots,
+            compiled,
+            bitvec,
         })
     }
 
@@ -435,15 +514,37 @@ impl TreeEnsemble {
         &self.roots
     }
 
-    /// See [`TreeView::sum_f32`].
+    /// The compiled walk, when the ensemble has one (benches and tests
+    /// compare the evaluators through it).
+    pub fn compiled(&self) -> Option<&Compiled> {
+        self.compiled.as_ref()
+    }
+
+    /// The bit-vector evaluator, when this CPU and the ensemble allow it.
+    pub fn bitvec(&self) -> Option<&Bitvec> {
+        self.bitvec.as_ref()
+    }
+
+    /// See [`TreeView::sum_f32`]: the same sum, bit for bit, through the
+    /// fastest evaluator that serves the row (see the module doc).
     #[inline]
     pub fn sum_f32(&self, row: &[f32]) -> Option<f64> {
+        if let Some(sum) = self.bitvec.as_ref().and_then(|b| b.sum(row)) {
+            return Some(sum);
+        }
+        if let Some(sum) = self.compiled.as_ref().and_then(|c| c.sum(row)) {
+            return Some(sum);
+        }
         self.view().sum_f32(row)
     }
 
-    /// See [`TreeView::sum_f64`].
+    /// See [`TreeView::sum_f64`] and [`TreeEnsemble::sum_f32`] (the
+    /// bit-vector evaluator takes `f32` rows only).
     #[inline]
     pub fn sum_f64(&self, row: &[f64]) -> Option<f64> {
+        if let Some(sum) = self.compiled.as_ref().and_then(|c| c.sum(row)) {
+            return Some(sum);
+        }
         self.view().sum_f64(row)
     }
 }
@@ -527,9 +628,185 @@ fn validate(
     Ok(())
 }
 
+/// Random forests and rows for the tests of every evaluator.
 #[cfg(test)]
-mod tests {
+mod testgen {
     use super::*;
+    use crate::testkit::SplitMix;
+
+    /// A random forest in the canonical arrays, grown leaf-wise as LightGBM
+    /// grows its trees (any leaf may split next, so shapes vary), nodes
+    /// stored in a scrambled order. Thresholds come from `cuts`, so rows
+    /// can hit them exactly.
+    pub(super) struct Forest {
+        /// Leaves of the largest tree.
+        pub widest: usize,
+        pub nodes: Vec<Node>,
+        pub leaves: Vec<f64>,
+        pub roots: Vec<u32>,
+    }
+
+    /// Where a reference of a tree under construction lives.
+    #[derive(Clone, Copy)]
+    enum Slot {
+        Root,
+        Child(usize, bool),
+    }
+
+    /// A child under construction: a local node or a leaf number.
+    #[derive(Clone, Copy)]
+    enum Local {
+        Node(usize),
+        Leaf(u32),
+    }
+
+    fn pick(rng: &mut SplitMix, n: usize) -> usize {
+        ((rng.unit() + 1.0) * 0.5 * n as f64) as usize % n.max(1)
+    }
+
+    pub(super) fn forest(
+        rng: &mut SplitMix,
+        n_features: usize,
+        trees: usize,
+        max_leaves: usize,
+        cuts: &[f64],
+        missing: u32,
+    ) -> Forest {
+        let mut f = Forest {
+            widest: 0,
+            nodes: Vec::new(),
+            leaves: Vec::new(),
+            roots: Vec::new(),
+        };
+        for _ in 0..trees {
+            let target = 1 + pick(rng, max_leaves);
+            // (split, left, right) per local node; the root's child.
+            let mut local: Vec<(Node, Local, Local)> = Vec::new();
+            let mut root = Local::Leaf(0);
+            let mut slots = vec![Slot::Root];
+            while slots.len() < target {
+                let slot = slots.swap_remove(pick(rng, slots.len()));
+                let n = local.len();
+                let decision = missing | if rng.unit() < 0.0 { DEFAULT_LEFT } else { 0 };
+                let split = node(
+                    pick(rng, n_features) as u32,
+                    cuts[pick(rng, cuts.len())],
+                    decision,
+                    0,
+                    0,
+                );
+                local.push((split, Local::Leaf(0), Local::Leaf(0)));
+                match slot {
+                    Slot::Root => root = Local::Node(n),
+                    Slot::Child(p, true) => local[p].1 = Local::Node(n),
+                    Slot::Child(p, false) => local[p].2 = Local::Node(n),
+                }
+                slots.push(Slot::Child(n, true));
+                slots.push(Slot::Child(n, false));
+            }
+            // Leaves numbered in a random order.
+            for i in (1..slots.len()).rev() {
+                slots.swap(i, pick(rng, i + 1));
+            }
+            for (l, slot) in slots.iter().enumerate() {
+                let leaf = Local::Leaf(l as u32);
+                match *slot {
+                    Slot::Root => root = leaf,
+                    Slot::Child(p, true) => local[p].1 = leaf,
+                    Slot::Child(p, false) => local[p].2 = leaf,
+                }
+            }
+            // Nodes stored in a random order.
+            let mut position: Vec<usize> = (0..local.len()).collect();
+            for i in (1..position.len()).rev() {
+                position.swap(i, pick(rng, i + 1));
+            }
+            let (node_base, leaf_base) = (f.nodes.len(), f.leaves.len() as u32);
+            let encode = |c: Local| match c {
+                Local::Node(n) => (node_base + position[n]) as u32,
+                Local::Leaf(l) => leaf(leaf_base + l),
+            };
+            f.nodes
+                .resize(node_base + local.len(), node(0, 0.0, 0, 0, 0));
+            for (n, &(split, l, r)) in local.iter().enumerate() {
+                f.nodes[node_base + position[n]] = Node {
+                    left: encode(l),
+                    right: encode(r),
+                    ..split
+                };
+            }
+            for _ in 0..slots.len() {
+                f.leaves
+                    .push((rng.unit() * 8.0).round() / 8.0 + rng.unit() * 1e-3);
+            }
+            f.roots.push(encode(root));
+            f.widest = f.widest.max(slots.len());
+        }
+        f
+    }
+
+    /// The definition: each tree walked with [`Node::next`], summed in
+    /// order from 0.0.
+    pub(super) fn reference(f: &Forest, row: &[f64]) -> f64 {
+        let mut sum = 0.0;
+        for &root in &f.roots {
+            let mut at = root;
+            while let ChildRef::Node(i) = ChildRef::decode(at) {
+                let n = f.nodes[i as usize];
+                at = n.next(row[n.feature as usize]);
+            }
+            sum += f.leaves[(at & !LEAF_BIT) as usize];
+        }
+        sum
+    }
+
+    /// Row values that sit on, just beside, or far from the cuts, and the
+    /// special values of the module doc.
+    pub(super) fn row(rng: &mut SplitMix, n: usize, cuts: &[f64], nan: bool) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let c = cuts[pick(rng, cuts.len())] as f32;
+                match ((rng.unit() + 1.0) * 6.0) as u32 {
+                    0 => c,
+                    1 => c.next_up(),
+                    2 => c.next_down(),
+                    3 => [
+                        0.0,
+                        -0.0,
+                        1e-36,
+                        -1e-36,
+                        2e-35,
+                        f32::INFINITY,
+                        f32::NEG_INFINITY,
+                    ][i % 7],
+                    4 if nan && i % 3 == 0 => f32::NAN,
+                    _ => (rng.unit() * 3.0) as f32,
+                }
+            })
+            .collect()
+    }
+
+    fn leaf(i: u32) -> u32 {
+        i | LEAF_BIT
+    }
+
+    fn node(feature: u32, threshold: f64, decision: u32, left: u32, right: u32) -> Node {
+        Node {
+            threshold,
+            feature,
+            decision,
+            left,
+            right,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_macros)]
+mod tests {
+    use super::testgen::{forest, reference, row};
+    use super::*;
+    use crate::testkit::SplitMix;
 
     fn leaf(i: u32) -> u32 {
         i | LEAF_BIT
@@ -740,6 +1017,115 @@ mod tests {
                 "{what} accepted"
             );
         }
+    }
+
+    fn same(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| a.to_bits() == b.to_bits())
+    }
+
+    #[test]
+    fn every_evaluator_gives_the_definitions_sum_bit_for_bit() {
+        let cuts = [
+            -1.5,
+            -0.5,
+            -0.1,
+            0.0,
+            -0.0,
+            1e-40,
+            0.1,
+            0.3,
+            1.0 / 3.0,
+            0.5,
+            1.642_799_794_673_92,
+            2.0,
+            1e300,
+            -1e300,
+        ];
+        let mut rng = SplitMix::new(7);
+        let mut checked = [0usize; 3];
+        // (features, trees, most leaves per tree)
+        for (n_features, trees, max_leaves) in [
+            (1, 3, 4),
+            (5, 9, 8),
+            (8, 64, 8),
+            (9, 65, 31),
+            (16, 40, 8),
+            (17, 8, 32),
+            (32, 20, 31),
+            (32, 10, 33),
+            (33, 12, 16),
+            (64, 7, 64),
+            (65, 130, 5),
+            (300, 5, 12),
+        ] {
+            for missing in [MISSING_NONE, MISSING_NAN, MISSING_ZERO] {
+                let f = forest(&mut rng, n_features, trees, max_leaves, &cuts, missing);
+                let e = TreeEnsemble::new(
+                    n_features,
+                    f.nodes.clone(),
+                    f.leaves.clone(),
+                    f.roots.clone(),
+                )
+                .unwrap_or_else(|err| panic!("{n_features}/{trees}/{max_leaves}: {err}"));
+                assert_eq!(
+                    e.compiled().is_some(),
+                    missing != MISSING_ZERO && n_features < 255
+                );
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    let fits = missing != MISSING_ZERO && n_features <= 32 && f.widest <= 32;
+                    assert_eq!(e.bitvec().is_some(), fits, "{n_features}/{max_leaves}");
+                }
+                for r in 0..40 {
+                    let x = row(&mut rng, n_features, &cuts, r % 4 == 3);
+                    let wide: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+                    let want = reference(&f, &wide);
+                    let what = || format!("{n_features}/{trees}/{max_leaves}/{missing} row {x:?}");
+                    assert!(same(e.sum_f32(&x), want), "{}", what());
+                    assert!(same(e.sum_f64(&wide), want), "{}", what());
+                    assert!(same(e.view().sum_f32(&x), want), "{}", what());
+                    if let Some(c) = e.compiled() {
+                        match c.sum(&x) {
+                            Some(s) => {
+                                assert_eq!(s.to_bits(), want.to_bits(), "{}", what());
+                                checked[0] += 1;
+                            }
+                            None => assert!(x.iter().any(|v| v.is_nan())),
+                        }
+                    }
+                    if let Some(b) = e.bitvec() {
+                        match b.sum(&x) {
+                            Some(s) => {
+                                assert_eq!(s.to_bits(), want.to_bits(), "{}", what());
+                                checked[1] += 1;
+                            }
+                            None => assert!(x.iter().any(|v| v.is_nan())),
+                        }
+                    }
+                    checked[2] += 1;
+                }
+            }
+        }
+        assert!(checked[0] > 500 && checked[2] > 1000, "{checked:?}");
+        if std::arch::is_x86_feature_detected!("avx2") {
+            assert!(checked[1] > 300, "{checked:?}");
+        }
+    }
+
+    #[test]
+    fn fast_evaluators_refuse_nan_rows_and_wrong_lengths() {
+        let e = stump(0.5, MISSING_NONE);
+        let c = e.compiled().unwrap();
+        assert_eq!(c.sum(&[f32::NAN, 0.0]), None);
+        assert_eq!(c.sum(&[0.0f32]), None);
+        assert_eq!(c.sum(&[0.25f32, 0.0]), Some(99.0));
+        if let Some(b) = e.bitvec() {
+            assert_eq!(b.sum(&[f32::NAN, 0.0]), None);
+            assert_eq!(b.sum(&[0.0, 0.0, 0.0]), None);
+            assert_eq!(b.sum(&[0.75, 0.0]), Some(101.0));
+        }
+        // The caller still gets LightGBM's answer for the NaN row.
+        assert_eq!(e.sum_f32(&[f32::NAN, 0.0]), Some(99.0));
+        assert!(stump(0.5, MISSING_ZERO).compiled().is_none());
     }
 
     #[test]

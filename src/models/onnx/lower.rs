@@ -89,11 +89,237 @@ pub fn lower(
         op: "output".into(),
         why,
     })?;
-    Program::new(c.arena, input, output, c.instrs).map_err(|e| NotLowered {
+    let instrs = fuse(c.instrs, &c.arena, input, output);
+    Program::new(c.arena, input, output, instrs).map_err(|e| NotLowered {
         node: ends.output.to_owned(),
         op: "program".into(),
         why: e.to_string(),
     })
+}
+
+/// Folds the elementwise steps around each MatVec into it (see
+/// [`Instr::MatVec`]): a Sub, Add or Div/Mul of a constant right before it
+/// (a StandardScaler), an Add of a constant and an elementwise op right
+/// after it (bias, activation). Each folded step must be the MatVec's
+/// neighbour in the program and its intermediate value read by nothing
+/// else. All but the Div/Mul are the same f32 operations in the same
+/// order; the Div/Mul is folded into the weights, rounded once from f64,
+/// and only when every factor is finite and non-zero and no weight
+/// overflows or underflows to zero. [`Program::new`]
+/// checks the result and the load-time cross-check compares it with
+/// tract.
+fn fuse(mut instrs: Vec<Instr>, arena: &[f32], input: Span, output: usize) -> Vec<Instr> {
+    let written: Vec<Span> = instrs.iter().map(Instr::out).collect();
+    let constant = |s: Span| -> Option<&[f32]> {
+        let free = |w: &Span| s.end() <= w.start || w.end() <= s.start;
+        (free(&input) && written.iter().all(free))
+            .then(|| arena.get(s.start..s.end()))
+            .flatten()
+    };
+    let mut k = 0;
+    while k < instrs.len() {
+        if !matches!(instrs[k], Instr::MatVec { .. }) {
+            k += 1;
+            continue;
+        }
+        // Leading steps: each removal moves the MatVec one place down.
+        while k > 0 && fold_before(&mut instrs, k, &constant, output) {
+            k -= 1;
+        }
+        while fold_after(&mut instrs, k, &constant, output) {}
+        k += 1;
+    }
+    instrs
+}
+
+/// Readers of `s` among `instrs`, and whether it holds the output.
+fn readers(instrs: &[Instr], s: Span, output: usize) -> usize {
+    let overlaps = |r: &Span| r.start < s.end() && s.start < r.end();
+    let held = usize::from(s.start <= output && output < s.end());
+    held + instrs
+        .iter()
+        .filter(|i| i.reads().iter().any(overlaps))
+        .count()
+}
+
+/// `b` broadcast to `len` elements (a single element repeated).
+fn spread(b: &[f32], len: usize) -> Option<Vec<f32>> {
+    match b.len() {
+        n if n == len => Some(b.to_vec()),
+        1 => Some(vec![b[0]; len]),
+        _ => None,
+    }
+}
+
+/// A Div or Mul by a constant, folded into the weights of one input.
+#[derive(Clone, Copy)]
+enum Factor {
+    Div(f64),
+    Mul(f64),
+}
+
+impl Factor {
+    /// Finite and non-zero: folding keeps every weight meaningful.
+    fn usable(self) -> bool {
+        let (Factor::Div(v) | Factor::Mul(v)) = self;
+        v.is_finite() && v != 0.0
+    }
+
+    /// `w / d` or `w · s`, in f64, rounded once to f32.
+    fn apply(self, w: f32) -> f32 {
+        match self {
+            Factor::Div(d) => (f64::from(w) / d) as f32,
+            Factor::Mul(s) => (f64::from(w) * s) as f32,
+        }
+    }
+}
+
+/// Folds `instrs[k - 1]` into the MatVec `instrs[k]` when it is an
+/// elementwise step with a constant that produces the MatVec's input.
+fn fold_before<'a>(
+    instrs: &mut Vec<Instr>,
+    k: usize,
+    constant: &impl Fn(Span) -> Option<&'a [f32]>,
+    output: usize,
+) -> bool {
+    let (Some(prev), Some(Instr::MatVec { x, w, shift, .. })) = (instrs.get(k - 1), instrs.get(k))
+    else {
+        return false;
+    };
+    let Instr::Binary {
+        op, a, b, out: mid, ..
+    } = prev
+    else {
+        return false;
+    };
+    if *mid != *x || readers(instrs, *mid, output) != 1 {
+        return false;
+    }
+    let k_in = x.len;
+    let n = w.len().checked_div(k_in).unwrap_or(0);
+    // (row operand, new shift, weight factor per input row)
+    let (row, new_shift, factor): (Span, Option<Vec<f32>>, Option<Vec<Factor>>) =
+        match (op, constant(*a), constant(*b)) {
+            // Only one shift, applied before any scaling.
+            (Binary::Sub, None, Some(m)) if shift.is_empty() => (*a, spread(m, k_in), None),
+            (Binary::Add, None, Some(c)) if shift.is_empty() => (
+                *a,
+                spread(c, k_in).map(|c| c.iter().map(|v| -v).collect()),
+                None,
+            ),
+            (Binary::Add, Some(c), None) if shift.is_empty() => (
+                *b,
+                spread(c, k_in).map(|c| c.iter().map(|v| -v).collect()),
+                None,
+            ),
+            // m - x = (x - m)·(-1): the negation is exact.
+            (Binary::Sub, Some(m), None) if shift.is_empty() => {
+                (*b, spread(m, k_in), Some(vec![Factor::Mul(-1.0); k_in]))
+            }
+            (Binary::Div, None, Some(d)) if shift.is_empty() => (
+                *a,
+                None,
+                spread(d, k_in).map(|d| d.iter().map(|&v| Factor::Div(f64::from(v))).collect()),
+            ),
+            (Binary::Mul, None, Some(s)) | (Binary::Mul, Some(s), None) if shift.is_empty() => {
+                let row = if constant(*a).is_some() { *b } else { *a };
+                (
+                    row,
+                    None,
+                    spread(s, k_in).map(|s| s.iter().map(|&v| Factor::Mul(f64::from(v))).collect()),
+                )
+            }
+            _ => return false,
+        };
+    if row.len != k_in {
+        return false;
+    }
+    let scaled: Option<Vec<f32>> = match &factor {
+        None => Some(w.to_vec()),
+        Some(f) => {
+            let ok = f.len() == k_in && f.iter().all(|v| v.usable());
+            let w2: Vec<f32> = w
+                .iter()
+                .enumerate()
+                .map(|(ij, &wij)| {
+                    let i = ij.checked_div(n).unwrap_or(0);
+                    f.get(i).map_or(f32::NAN, |v| v.apply(wij))
+                })
+                .collect();
+            // No weight may overflow, or underflow to zero, in the fold.
+            let kept = |(v, o): (&f32, &f32)| {
+                (v.is_finite() || !o.is_finite()) && (*v != 0.0 || *o == 0.0)
+            };
+            (ok && w2.iter().zip(w.iter()).all(kept)).then_some(w2)
+        }
+    };
+    let Some(scaled) = scaled else {
+        return false;
+    };
+    if factor.is_none() && new_shift.is_none() {
+        return false;
+    }
+    if let Some(Instr::MatVec { x, w, shift, .. }) = instrs.get_mut(k) {
+        *x = row;
+        *w = scaled.into();
+        if let Some(m) = new_shift {
+            *shift = m.into();
+        }
+    }
+    instrs.remove(k - 1);
+    true
+}
+
+/// Folds `instrs[k + 1]` into the MatVec `instrs[k]` when it adds a
+/// constant (into an empty bias) or applies an elementwise op (into an
+/// empty activation) to the MatVec's result.
+fn fold_after<'a>(
+    instrs: &mut Vec<Instr>,
+    k: usize,
+    constant: &impl Fn(Span) -> Option<&'a [f32]>,
+    output: usize,
+) -> bool {
+    let (Some(Instr::MatVec { out, bias, act, .. }), Some(next)) =
+        (instrs.get(k), instrs.get(k + 1))
+    else {
+        return false;
+    };
+    let s = *out;
+    if readers(instrs, s, output) != 1 {
+        return false;
+    }
+    let (new_out, new_bias, new_act) = match next {
+        Instr::Binary {
+            op: Binary::Add,
+            a,
+            b,
+            out,
+            ..
+        } if bias.is_empty() && act.is_none() && out.len == s.len => {
+            let c = match (constant(*a), constant(*b)) {
+                (None, Some(c)) if *a == s => c,
+                (Some(c), None) if *b == s => c,
+                _ => return false,
+            };
+            let Some(c) = spread(c, s.len) else {
+                return false;
+            };
+            (*out, Some(c), None)
+        }
+        Instr::Unary { op, x, out } if act.is_none() && *x == s => (*out, None, Some(*op)),
+        _ => return false,
+    };
+    if let Some(Instr::MatVec { out, bias, act, .. }) = instrs.get_mut(k) {
+        *out = new_out;
+        if let Some(c) = new_bias {
+            *bias = c.into();
+        }
+        if new_act.is_some() {
+            *act = new_act;
+        }
+    }
+    instrs.remove(k + 1);
+    true
 }
 
 /// A node's name for messages: its name, else its first output.
@@ -330,6 +556,8 @@ impl Compiler {
             w: w_data.into(),
             alpha: None,
             bias: Box::new([]),
+            shift: Box::new([]),
+            act: None,
         })
     }
 
@@ -392,6 +620,8 @@ impl Compiler {
             w: weights.into(),
             alpha: (alpha != 1.0).then_some(alpha),
             bias: bias.into(),
+            shift: Box::new([]),
+            act: None,
         })
     }
 
@@ -835,4 +1065,194 @@ fn broadcast(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
             _ => None,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::SplitMix;
+
+    fn span(start: usize, len: usize) -> Span {
+        Span { start, len }
+    }
+
+    fn matvec(x: Span, out: Span, w: Vec<f32>) -> Instr {
+        Instr::MatVec {
+            x,
+            out,
+            w: w.into(),
+            alpha: None,
+            bias: Box::new([]),
+            shift: Box::new([]),
+            act: None,
+        }
+    }
+
+    fn binary(op: Binary, a: Span, b: Span, out: Span) -> Instr {
+        let pairing = if a.len == b.len {
+            Pairing::Same
+        } else if a.len == 1 {
+            Pairing::ScalarA
+        } else {
+            Pairing::ScalarB
+        };
+        Instr::Binary {
+            op,
+            pairing,
+            a,
+            b,
+            out,
+        }
+    }
+
+    /// Builds the program unfused and fused; both must run every row to
+    /// within the cross-check tolerance. Returns the fused instructions.
+    fn agree(arena: &[f32], input: Span, output: usize, instrs: Vec<Instr>) -> Vec<Instr> {
+        let fused = fuse(instrs.clone(), arena, input, output);
+        let mut plain = Program::new(arena.to_vec(), input, output, instrs).unwrap();
+        let mut fast = Program::new(arena.to_vec(), input, output, fused.clone()).unwrap();
+        let mut rng = SplitMix::new(3);
+        for _ in 0..50 {
+            let row: Vec<f32> = (0..input.len).map(|_| (rng.unit() * 4.0) as f32).collect();
+            let (a, b) = (plain.run(&row).unwrap(), fast.run(&row).unwrap());
+            assert!(
+                (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                "{row:?}: {a} unfused, {b} fused"
+            );
+        }
+        fused
+    }
+
+    /// `k` random weights.
+    fn weights(rng: &mut SplitMix, k: usize) -> Vec<f32> {
+        (0..k).map(|_| rng.unit() as f32).collect()
+    }
+
+    #[test]
+    fn a_scaler_and_an_mlp_fold_into_two_products() {
+        // x[4] → (x - m) / d → ·W1[4×3] + b1 → relu → ·W2[3×1] + c
+        let mut rng = SplitMix::new(1);
+        let mut arena = vec![0.0f32; 4];
+        let m = span(4, 4);
+        let d = span(8, 4);
+        let b1 = span(12, 3);
+        let c = span(15, 1);
+        arena.extend([0.5, -1.0, 2.0, 0.0]); // m
+        arena.extend([2.0, 0.25, 3.0, 1.5]); // d
+        arena.extend([0.1, -0.2, 0.3]); // b1
+        arena.push(0.05); // c
+        let at = arena.len();
+        let (s, q, h, hb, r, y, yb) = (
+            span(at, 4),
+            span(at + 4, 4),
+            span(at + 8, 3),
+            span(at + 11, 3),
+            span(at + 14, 3),
+            span(at + 17, 1),
+            span(at + 18, 1),
+        );
+        arena.resize(at + 19, 0.0);
+        let instrs = vec![
+            binary(Binary::Sub, span(0, 4), m, s),
+            binary(Binary::Div, s, d, q),
+            matvec(q, h, weights(&mut rng, 12)),
+            binary(Binary::Add, h, b1, hb),
+            Instr::Unary {
+                op: Unary::Relu,
+                x: hb,
+                out: r,
+            },
+            matvec(r, y, weights(&mut rng, 3)),
+            binary(Binary::Add, c, y, yb),
+        ];
+        let fused = agree(&arena, span(0, 4), yb.start, instrs);
+        assert_eq!(fused.len(), 2, "{fused:?}");
+        match &fused[0] {
+            Instr::MatVec {
+                x,
+                shift,
+                bias,
+                act,
+                ..
+            } => {
+                assert_eq!(*x, span(0, 4));
+                assert_eq!(&**shift, &[0.5, -1.0, 2.0, 0.0]);
+                assert_eq!(&**bias, &[0.1, -0.2, 0.3]);
+                assert_eq!(*act, Some(Unary::Relu));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn values_read_twice_and_unsafe_factors_are_not_folded() {
+        let mut rng = SplitMix::new(2);
+        // s = x - m is read by the Div and by a Sum: the Sub stays; the
+        // Div (read once) folds; the Add follows the Sum, not the product.
+        let mut arena = vec![0.0f32; 3];
+        arena.extend([1.0, 2.0, 3.0]); // m 3..6
+        arena.extend([2.0, 4.0, 0.5]); // d 6..9
+        let (s, q, p, t, y) = (
+            span(9, 3),
+            span(12, 3),
+            span(15, 1),
+            span(16, 1),
+            span(17, 1),
+        );
+        arena.resize(18, 0.0);
+        let instrs = vec![
+            binary(Binary::Sub, span(0, 3), span(3, 3), s),
+            binary(Binary::Div, s, span(6, 3), q),
+            matvec(q, p, weights(&mut rng, 3)),
+            Instr::Sum { x: s, out: t },
+            binary(Binary::Add, p, t, y),
+        ];
+        let fused = agree(&arena, span(0, 3), y.start, instrs);
+        assert_eq!(fused.len(), 4, "{fused:?}");
+        assert!(matches!(
+            fused[0],
+            Instr::Binary {
+                op: Binary::Sub,
+                ..
+            }
+        ));
+
+        // A zero divisor would turn weights infinite: not folded.
+        let mut arena = vec![0.0f32; 2];
+        arena.extend([0.0, 2.0]); // d 2..4
+        let (q, p) = (span(4, 2), span(6, 1));
+        arena.resize(7, 0.0);
+        let instrs = vec![
+            binary(Binary::Div, span(0, 2), span(2, 2), q),
+            matvec(q, p, vec![1.0, 1.0]),
+        ];
+        let fused = fuse(instrs, &arena, span(0, 2), p.start);
+        assert_eq!(fused.len(), 2, "{fused:?}");
+    }
+
+    #[test]
+    fn reversed_subtraction_scalar_operands_and_products_fold_exactly() {
+        let mut rng = SplitMix::new(4);
+        // (m - x) · 2 with a scalar m, then the product: negated, scaled
+        // weights and a shift.
+        let mut arena = vec![0.0f32; 3];
+        arena.push(0.75); // m 3
+        arena.push(2.0); // two 4
+        let (s, q, p) = (span(5, 3), span(8, 3), span(11, 2));
+        arena.resize(13, 0.0);
+        let out = span(13, 1);
+        arena.resize(14, 0.0);
+        let instrs = vec![
+            binary(Binary::Sub, span(3, 1), span(0, 3), s),
+            binary(Binary::Mul, s, span(4, 1), q),
+            matvec(q, p, weights(&mut rng, 6)),
+            Instr::Sum { x: p, out },
+        ];
+        let fused = agree(&arena, span(0, 3), out.start, instrs);
+        assert_eq!(fused.len(), 2, "{fused:?}");
+        match &fused[0] {
+            Instr::MatVec { shift, .. } => assert_eq!(&**shift, &[0.75; 3]),
+            other => panic!("{other:?}"),
+        }
+    }
 }
