@@ -97,38 +97,23 @@ pub struct RunArgs {
 }
 
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("run: {message}");
+    eprintln!("error: {message}");
     ExitCode::from(RUN_ERROR_EXIT)
 }
 
 /// `live-trading run`.
 pub fn run(args: RunArgs) -> ExitCode {
     init_logging(args.log_level.as_deref());
-    let mut config = match EngineConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return fail("the config is invalid (see `live-trading config check`)");
-        }
+    let (config, symbols) = match load_setup(
+        &args.config,
+        args.interval,
+        args.trigger.as_deref(),
+        &args.symbols,
+        &args.symbols_file,
+    ) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    if let Some(secs) = args.interval {
-        if secs == 0 {
-            return fail("--interval 0: the interval is a number of seconds > 0");
-        }
-        config.decision.interval = Nanos::from_secs(secs);
-    }
-    if let Some(t) = &args.trigger {
-        config.decision.trigger = match t.to_ascii_lowercase().as_str() {
-            "cycle" => DecisionTrigger::Cycle,
-            "bar" => DecisionTrigger::Bar,
-            "quote" => DecisionTrigger::Quote,
-            other => {
-                return fail(format!(
-                    "--trigger {other}: expected one of cycle, bar, quote"
-                ))
-            }
-        };
-    }
     match args.broker.as_str() {
         "paper" => {}
         "ibkr" => {
@@ -138,23 +123,6 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
         other => return fail(format!("--broker {other}: expected paper or ibkr")),
     }
-    let symbols: Vec<String> = if args.symbols.is_empty() {
-        match Symbols::load(&args.symbols_file) {
-            Ok(s) => s.as_slice().to_vec(),
-            Err(e) => {
-                eprintln!("{e}");
-                return fail("the symbols file is invalid");
-            }
-        }
-    } else {
-        match Symbols::from_list(&args.symbols) {
-            Ok(s) => s.as_slice().to_vec(),
-            Err(e) => {
-                eprintln!("{e}");
-                return fail("--symbols is invalid");
-            }
-        }
-    };
     let root = match &args.run_id {
         Some(id) => artifact::resolve_run(
             Path::new(id),
@@ -235,6 +203,53 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Config (with `--interval` / `--trigger` applied) and symbols, shared by
+/// `run` and `backtest`; the error is already printed.
+fn load_setup(
+    config_path: &Path,
+    interval: Option<u64>,
+    trigger: Option<&str>,
+    symbols: &[String],
+    symbols_file: &Path,
+) -> Result<(EngineConfig, Vec<String>), ExitCode> {
+    let mut config = EngineConfig::load(config_path).map_err(|e| {
+        eprintln!("{e}");
+        fail("the config is invalid (see `live-trading config check`)")
+    })?;
+    if let Some(secs) = interval {
+        if secs == 0 {
+            return Err(fail(
+                "--interval 0: the interval is a number of seconds > 0",
+            ));
+        }
+        config.decision.interval = Nanos::from_secs(secs);
+    }
+    if let Some(t) = trigger {
+        config.decision.trigger = match t.to_ascii_lowercase().as_str() {
+            "cycle" => DecisionTrigger::Cycle,
+            "bar" => DecisionTrigger::Bar,
+            "quote" => DecisionTrigger::Quote,
+            other => {
+                return Err(fail(format!(
+                    "--trigger {other}: expected one of cycle, bar, quote"
+                )))
+            }
+        };
+    }
+    let list = if symbols.is_empty() {
+        Symbols::load(symbols_file).map_err(|e| {
+            eprintln!("{e}");
+            fail("the symbols file is invalid")
+        })?
+    } else {
+        Symbols::from_list(symbols).map_err(|e| {
+            eprintln!("{e}");
+            fail("--symbols is invalid")
+        })?
+    };
+    Ok((config, list.as_slice().to_vec()))
 }
 
 fn open_feed(
@@ -442,19 +457,16 @@ pub struct BacktestArgs {
 /// `live-trading backtest`.
 pub fn backtest(args: BacktestArgs) -> ExitCode {
     init_logging(None);
-    let mut config = match EngineConfig::load(&args.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            return fail("the config is invalid (see `live-trading config check`)");
-        }
+    let (mut config, symbols) = match load_setup(
+        &args.config,
+        args.interval,
+        args.trigger.as_deref(),
+        &args.symbols,
+        &args.symbols_file,
+    ) {
+        Ok(x) => x,
+        Err(code) => return code,
     };
-    if let Some(secs) = args.interval {
-        if secs == 0 {
-            return fail("--interval 0: the interval is a number of seconds > 0");
-        }
-        config.decision.interval = Nanos::from_secs(secs);
-    }
     if let Some(ms) = args.quote_age_max_ms {
         if !(ms.is_finite() && ms > 0.0) {
             return fail(format!(
@@ -463,35 +475,6 @@ pub fn backtest(args: BacktestArgs) -> ExitCode {
         }
         config.risk.quote_age_max = Nanos((ms * 1e6) as u64);
     }
-    if let Some(t) = &args.trigger {
-        config.decision.trigger = match t.to_ascii_lowercase().as_str() {
-            "cycle" => DecisionTrigger::Cycle,
-            "bar" => DecisionTrigger::Bar,
-            "quote" => DecisionTrigger::Quote,
-            other => {
-                return fail(format!(
-                    "--trigger {other}: expected one of cycle, bar, quote"
-                ))
-            }
-        };
-    }
-    let symbols: Vec<String> = if args.symbols.is_empty() {
-        match Symbols::load(&args.symbols_file) {
-            Ok(s) => s.as_slice().to_vec(),
-            Err(e) => {
-                eprintln!("{e}");
-                return fail("the symbols file is invalid");
-            }
-        }
-    } else {
-        match Symbols::from_list(&args.symbols) {
-            Ok(s) => s.as_slice().to_vec(),
-            Err(e) => {
-                eprintln!("{e}");
-                return fail("--symbols is invalid");
-            }
-        }
-    };
     let root = match artifact::resolve_run(&args.run_root, Path::new(artifact::DEFAULT_RESULTS_DIR))
     {
         Ok(r) => r,
