@@ -16,7 +16,8 @@ use live_trading::feed::sim::{universe_for, MarketSim, SimParams};
 use live_trading::journal::ControlCommand;
 use live_trading::models::artifact::{self, ModelPlan, PlanSettings};
 use live_trading::runtime::journal_thread::Console;
-use live_trading::runtime::{self, FeedSource, RunOptions, RunSummary};
+use live_trading::runtime::recovery::ImageSource;
+use live_trading::runtime::{self, FeedSource, RunOptions, RunSummary, StartReport};
 use live_trading::telemetry::LatencyReport;
 use live_trading::types::Nanos;
 
@@ -323,11 +324,43 @@ fn print_summary(s: &RunSummary) {
         s.pinned
             .map_or(String::new(), |c| format!(", engine pinned to core {c}"))
     );
-    if s.recovered_records > 0 {
-        println!(
-            "recovered: {} journaled records re-run and verified before trading resumed",
-            s.recovered_records
-        );
+    match &s.start {
+        StartReport::Fresh => {}
+        StartReport::Rerun {
+            base_seq,
+            journaled,
+        } => println!(
+            "recovered: same input re-run from journal record {}; {journaled} journaled records \
+             verified before trading resumed",
+            base_seq + 1
+        ),
+        StartReport::Resume {
+            image,
+            image_seq,
+            tail_records,
+            tail_fills,
+            unresolved_orders,
+            cash,
+            positions,
+        } => {
+            println!(
+                "resumed: book from the {} at journal record {image_seq} plus {tail_records} \
+                 tail records ({tail_fills} fills): cash {cash:.2}, {positions} positions; \
+                 broker reconciled",
+                match image {
+                    ImageSource::Snapshot => "snapshot",
+                    ImageSource::SessionBase => "session start",
+                    ImageSource::Start => "configured start",
+                }
+            );
+            if !unresolved_orders.is_empty() {
+                println!(
+                    "resumed: {} journaled orders had no outcome and were not executed \
+                     (client order ids {unresolved_orders:?})",
+                    unresolved_orders.len()
+                );
+            }
+        }
     }
     println!(
         "cycles {} | decisions {} | fills {} | rejected orders {} | state {}",

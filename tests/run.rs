@@ -8,11 +8,12 @@
 
 mod common;
 
-use common::run::{files, run, temp_dir, write_sim_csv, Input};
+use common::run::{files, run, run_controlled, temp_dir, write_sim_csv, Input};
 use live_trading::config::DecisionTrigger;
 use live_trading::engine::state::EngineState;
 use live_trading::journal::{JournalReader, JournalRecord};
-use live_trading::runtime::{RunError, StopReason};
+use live_trading::runtime::recovery::ImageSource;
+use live_trading::runtime::{StartReport, StopReason};
 
 fn journal(dir: &std::path::Path) -> Vec<JournalRecord> {
     JournalReader::open(&dir.join("journal"))
@@ -167,52 +168,400 @@ fn a_stopped_or_torn_run_resumes_to_the_uninterrupted_result() {
     }
 }
 
+/// Split the CSV files at `paths` by the time column: rows before `t` go
+/// to `dir/a/`, the rest to `dir/b/` (two sessions of one market).
+fn split_csv(
+    paths: &[std::path::PathBuf],
+    t: u64,
+    dir: &std::path::Path,
+) -> [Vec<std::path::PathBuf>; 2] {
+    let mut out = [Vec::new(), Vec::new()];
+    for (k, part) in ["a", "b"].iter().enumerate() {
+        std::fs::create_dir_all(dir.join(part)).unwrap();
+        for p in paths {
+            let text = std::fs::read_to_string(p).unwrap();
+            let mut lines = text.lines();
+            let mut body = format!("{}\n", lines.next().unwrap());
+            for l in lines {
+                let ts: u64 = l.split(',').nth(1).unwrap().parse().unwrap();
+                if (ts < t) == (k == 0) {
+                    body.push_str(l);
+                    body.push('\n');
+                }
+            }
+            let dest = dir.join(part).join(p.file_name().unwrap());
+            std::fs::write(&dest, body).unwrap();
+            out[k].push(dest);
+        }
+    }
+    out
+}
+
+/// Cash and positions implied by the journal's fills from `cash0`.
+fn book_from_fills(recs: &[JournalRecord], cash0: f64) -> (f64, Vec<f64>) {
+    let mut cash = cash0;
+    let mut pos = vec![0.0; 3];
+    for r in recs {
+        if let JournalRecord::Fill {
+            symbol,
+            side,
+            qty,
+            price,
+            fee,
+            ..
+        } = *r
+        {
+            let q = qty.as_f64();
+            match side {
+                live_trading::types::Side::Buy => {
+                    cash -= q * price + fee;
+                    pos[symbol.index()] += q;
+                }
+                live_trading::types::Side::Sell => {
+                    cash += q * price - fee;
+                    pos[symbol.index()] -= q;
+                }
+            }
+        }
+    }
+    (cash, pos)
+}
+
+fn client_ids(recs: &[JournalRecord]) -> Vec<u64> {
+    recs.iter()
+        .filter_map(|r| match r {
+            JournalRecord::Order {
+                client_order_id, ..
+            } => Some(*client_order_id),
+            _ => None,
+        })
+        .collect()
+}
+
+// 2024-01-02T16:00:00Z: the simulated day's 11:00 New York.
+const SPLIT: u64 = 1_704_211_200_000_000_000;
+
 #[test]
-fn a_journal_from_another_input_is_refused() {
-    let data = temp_dir("run-other-data");
-    let csv = write_sim_csv(&data, 1, Some(60));
-    let dir = temp_dir("run-other");
-    run(
+fn a_book_continues_on_new_data_from_the_snapshot() {
+    let data = temp_dir("run-next-data");
+    let csv = write_sim_csv(&data, 1, Some(240));
+    let [first, second] = split_csv(&csv, SPLIT, &data);
+    let dir = temp_dir("run-next");
+    let s1 = run(
         DecisionTrigger::Cycle,
-        Input::Replay(&csv),
+        Input::Replay(&first),
         &dir,
-        Some(40),
+        None,
         None,
     )
     .unwrap();
-    // The same days with every quote 0.1 % higher: another input.
-    let text = std::fs::read_to_string(&csv[0]).unwrap();
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate() {
-        if i == 0 {
-            out.push_str(line);
-        } else {
-            let f: Vec<&str> = line.split(',').collect();
-            let up = |x: &str| x.parse::<f64>().unwrap() * 1.001;
-            out.push_str(&format!(
-                "{},{},{},{},{},{}",
-                f[0],
-                f[1],
-                up(f[2]),
-                f[3],
-                up(f[4]),
-                f[5]
-            ));
-        }
-        out.push('\n');
-    }
-    std::fs::write(&csv[0], out).unwrap();
-    match run(
+    assert_eq!(s1.start, StartReport::Fresh);
+    assert!(s1.fills > 0, "the first session should trade");
+    let before = journal(&dir);
+    let s2 = run(
         DecisionTrigger::Cycle,
-        Input::Replay(&csv),
+        Input::Replay(&second),
         &dir,
         None,
         None,
-    ) {
-        Err(RunError::Diverged { seq, .. }) => assert!(seq >= 1),
-        Err(e) => panic!("expected a divergence, got {e}"),
-        Ok(_) => panic!("a journal from another input was continued"),
+    )
+    .unwrap();
+    match &s2.start {
+        StartReport::Resume {
+            image,
+            image_seq,
+            tail_records,
+            cash,
+            unresolved_orders,
+            ..
+        } => {
+            assert_eq!(*image, ImageSource::Snapshot);
+            assert_eq!(*image_seq, before.len() as u64);
+            assert_eq!(*tail_records, 0);
+            assert_eq!(cash.to_bits(), s1.cash.to_bits());
+            assert!(unresolved_orders.is_empty());
+        }
+        other => panic!("expected a resume, got {other:?}"),
     }
+    assert!(
+        s2.fills > 0,
+        "the second session should trade after warm-up"
+    );
+    // The journal continues: the first session's records untouched, new
+    // client order ids only.
+    let after = journal(&dir);
+    // (Debug text: decisions without an alpha carry NaN.)
+    let text = |r: &[JournalRecord]| format!("{r:?}");
+    assert!(
+        text(&after[..before.len()]) == text(&before),
+        "the first session's records changed"
+    );
+    let ids1 = client_ids(&before);
+    let ids2 = client_ids(&after[before.len()..]);
+    assert!(!ids2.is_empty());
+    assert!(ids2.iter().all(|id| id > ids1.iter().max().unwrap()));
+    // The book is the whole journal's fills from the initial cash.
+    let (cash, pos) = book_from_fills(&after, s2.initial_cash);
+    assert!((cash - s2.cash).abs() < 1e-6, "cash {cash} vs {}", s2.cash);
+    for (name, q) in &s2.positions {
+        let i = common::run::SYMBOLS.iter().position(|s| s == name).unwrap();
+        assert_eq!(pos[i], *q, "{name}");
+    }
+    assert_eq!(
+        pos.iter().filter(|q| **q != 0.0).count(),
+        s2.positions.len()
+    );
+    // Cycle numbers continue.
+    assert!(s2.cycles > 0);
+    let text = std::fs::read_to_string(dir.join("engine_state.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["cycle_count"].as_u64().unwrap(), s1.cycles + s2.cycles);
+}
+
+#[test]
+fn a_crashed_second_session_re_runs_from_its_own_start() {
+    let data = temp_dir("run-next2-data");
+    let csv = write_sim_csv(&data, 1, Some(240));
+    let [first, second] = split_csv(&csv, SPLIT, &data);
+    let whole = temp_dir("run-next2-whole");
+    run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &whole,
+        None,
+        None,
+    )
+    .unwrap();
+    let s2 = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&second),
+        &whole,
+        None,
+        None,
+    )
+    .unwrap();
+    let want = files(&whole);
+    let dir = temp_dir("run-next2");
+    run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &dir,
+        None,
+        None,
+    )
+    .unwrap();
+    let cut = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&second),
+        &dir,
+        Some(70),
+        None,
+    )
+    .unwrap();
+    assert_eq!(cut.stopped_by, StopReason::MaxCycles);
+    let again = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&second),
+        &dir,
+        None,
+        None,
+    )
+    .unwrap();
+    match again.start {
+        StartReport::Rerun {
+            base_seq,
+            journaled,
+        } => {
+            assert!(base_seq > 0);
+            assert!(journaled > 0);
+        }
+        other => panic!("expected a re-run of the second session, got {other:?}"),
+    }
+    assert_eq!(again.cash.to_bits(), s2.cash.to_bits());
+    let got = files(&dir);
+    assert_eq!(want.len(), got.len());
+    for ((nw, bw), (ng, bg)) in want.iter().zip(&got) {
+        assert_eq!(nw, ng);
+        assert!(bw == bg, "{nw} differs after re-running the second session");
+    }
+}
+
+#[test]
+fn a_journal_tail_past_the_snapshot_is_applied_exactly() {
+    let data = temp_dir("run-tail-data");
+    let csv = write_sim_csv(&data, 1, Some(240));
+    let [first, second] = split_csv(&csv, SPLIT, &data);
+    let dir = temp_dir("run-tail");
+    // A snapshot that lags the journal (a crash between journal and
+    // snapshot writes): keep the one from cycle 20, run on to cycle 60.
+    run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &dir,
+        Some(20),
+        None,
+    )
+    .unwrap();
+    let early = std::fs::read(dir.join("engine_state.json")).unwrap();
+    let full = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &dir,
+        None,
+        None,
+    )
+    .unwrap();
+    std::fs::write(dir.join("engine_state.json"), &early).unwrap();
+    let recs = journal(&dir);
+    let early_seq = serde_json::from_slice::<serde_json::Value>(&early).unwrap()["journal_seq"]
+        .as_u64()
+        .unwrap() as usize;
+    let fills_after = recs[early_seq..]
+        .iter()
+        .filter(|r| matches!(r, JournalRecord::Fill { .. }))
+        .count() as u64;
+    assert!(fills_after > 0, "the tail should hold fills");
+    let s = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&second),
+        &dir,
+        Some(1),
+        None,
+    )
+    .unwrap();
+    match &s.start {
+        StartReport::Resume {
+            image,
+            tail_fills,
+            cash,
+            ..
+        } => {
+            assert_eq!(*image, ImageSource::Snapshot);
+            assert_eq!(*tail_fills, fills_after);
+            assert_eq!(cash.to_bits(), full.cash.to_bits());
+        }
+        other => panic!("expected a resume, got {other:?}"),
+    }
+    // Without any snapshot: the configured start plus the whole journal.
+    let dir2 = temp_dir("run-tail-none");
+    let full2 = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &dir2,
+        None,
+        None,
+    )
+    .unwrap();
+    std::fs::remove_file(dir2.join("engine_state.json")).unwrap();
+    let s = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&second),
+        &dir2,
+        Some(1),
+        None,
+    )
+    .unwrap();
+    match &s.start {
+        StartReport::Resume {
+            image,
+            tail_fills,
+            cash,
+            ..
+        } => {
+            assert_eq!(*image, ImageSource::Start);
+            assert_eq!(*tail_fills, full2.fills);
+            assert_eq!(cash.to_bits(), full2.cash.to_bits());
+        }
+        other => panic!("expected a resume, got {other:?}"),
+    }
+}
+
+#[test]
+fn operator_commands_survive_a_restart() {
+    use live_trading::control::ControlReceiver;
+    use live_trading::journal::ControlCommand;
+    let data = temp_dir("run-ctl-data");
+    let csv = write_sim_csv(&data, 1, Some(240));
+    let [first, second] = split_csv(&csv, SPLIT, &data);
+    let dir = temp_dir("run-ctl");
+    // Kill by hand part-way, then stop.
+    let (tx, rx) = ControlReceiver::channel(8);
+    let on_event: Box<dyn FnMut(u64) + Send> = Box::new(move |n| {
+        if n == 110_000 {
+            tx.send(ControlCommand::Kill).unwrap();
+        }
+        if n == 140_000 {
+            tx.send(ControlCommand::Stop).unwrap();
+        }
+    });
+    let s = run_controlled(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &dir,
+        None,
+        Some(on_event),
+        rx,
+    )
+    .unwrap();
+    assert_eq!(s.stopped_by, StopReason::Stop);
+    assert_eq!(s.state, live_trading::types::TradingState::Halted);
+    // The same input again: a re-run that re-applies the kill where it was
+    // journaled (no divergence) and trades nothing after it.
+    let again = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&first),
+        &dir,
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(
+        matches!(again.start, StartReport::Rerun { .. }),
+        "{:?}",
+        again.start
+    );
+    assert_eq!(again.stopped_by, StopReason::FeedEnded);
+    let recs = journal(&dir);
+    let kill = recs
+        .iter()
+        .position(|r| {
+            matches!(
+                r,
+                JournalRecord::Control {
+                    command: ControlCommand::Kill,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    assert!(recs[..kill]
+        .iter()
+        .any(|r| matches!(r, JournalRecord::Order { .. })));
+    assert!(recs[kill..]
+        .iter()
+        .all(|r| !matches!(r, JournalRecord::Order { .. })));
+    assert!(recs[kill..].iter().any(|r| matches!(
+        r,
+        JournalRecord::Decision {
+            reason: live_trading::types::Reason::ManualKill,
+            ..
+        } | JournalRecord::Decision {
+            reason: live_trading::types::Reason::KillSwitch,
+            ..
+        }
+    )));
+    // New data: the resumed book is still killed by hand.
+    let next = run(
+        DecisionTrigger::Cycle,
+        Input::Replay(&second),
+        &dir,
+        None,
+        None,
+    )
+    .unwrap();
+    assert!(matches!(next.start, StartReport::Resume { .. }));
+    assert_eq!(next.state, live_trading::types::TradingState::Halted);
+    assert_eq!(next.fills, 0);
 }
 
 #[test]

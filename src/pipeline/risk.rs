@@ -526,6 +526,28 @@ pub struct GuardrailState {
     pub events: Vec<GuardrailEvent>,
 }
 
+impl GuardrailState {
+    /// Apply a journaled kill-switch event on top of this state (start-up
+    /// recovery of a journal tail that no snapshot covers). Cold path.
+    pub fn apply_event(&mut self, event: GuardrailEvent) {
+        match event {
+            GuardrailEvent::Triggered { reason, time } => {
+                self.kill_switch_active = true;
+                self.kill_switch_reason = Some(reason);
+                self.kill_switch_time = Some(time);
+            }
+            GuardrailEvent::Cleared { .. } => {
+                self.kill_switch_active = false;
+                self.kill_switch_reason = None;
+                self.kill_switch_time = None;
+            }
+        }
+        if !self.events.contains(&event) {
+            self.events.push(event);
+        }
+    }
+}
+
 /// Why a persisted guardrail state cannot be restored.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum GuardrailStateError {

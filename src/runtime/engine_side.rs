@@ -105,6 +105,8 @@ pub struct JournalLink {
     pub expected: Vec<JournalRecord>,
     /// How many of `expected` were matched so far.
     pub matched: usize,
+    /// The sequence number before `expected[0]`.
+    pub seq_offset: u64,
     /// The first produced record that differs from the journal:
     /// (sequence number, journaled, produced).
     pub diverged: Option<(u64, JournalRecord, JournalRecord)>,
@@ -119,8 +121,10 @@ impl JournalLink {
         producer: rtrb::Producer<JournalMsg>,
         free: rtrb::Consumer<Box<EngineState>>,
         expected: Vec<JournalRecord>,
+        seq_offset: u64,
     ) -> JournalLink {
         JournalLink {
+            seq_offset,
             producer,
             free,
             waits: 0,
@@ -139,6 +143,17 @@ impl JournalLink {
         self.matched < self.expected.len()
     }
 
+    /// The next journaled record of a re-run if it is an operator command
+    /// (commands come from outside the input and are re-applied, not
+    /// re-produced).
+    #[inline]
+    pub fn next_expected_control(&self) -> Option<JournalRecord> {
+        match self.expected.get(self.matched) {
+            Some(rec @ JournalRecord::Control { .. }) if self.diverged.is_none() => Some(*rec),
+            _ => None,
+        }
+    }
+
     #[inline]
     pub fn record(&mut self, rec: JournalRecord) {
         if self.diverged.is_some() {
@@ -149,7 +164,7 @@ impl JournalLink {
             let lb = rec.encode(&mut self.b);
             let same = old.kind() == rec.kind() && self.a[..la] == self.b[..lb];
             if !same {
-                self.diverged = Some((self.matched as u64 + 1, old, rec));
+                self.diverged = Some((self.seq_offset + self.matched as u64 + 1, old, rec));
             }
             self.matched += 1;
             return;

@@ -5,17 +5,13 @@
 //!
 //! # Recovery
 //!
-//! The simulator and CSV replay are deterministic, so a restarted run
-//! re-executes its input from the start and the journal tells it where it
-//! was: every record the re-run produces that the journal already holds is
-//! compared byte for byte with the journaled one (a difference stops the run:
-//! the state directory belongs to another input or config) and is not
-//! written again; orders whose outcome is journaled are not sent again —
-//! their journaled fill is applied, to the engine and to the paper broker.
-//! The first record past the journal's end is where the crashed run
-//! stopped; from there on the run is live. Journal and trade log come out
-//! byte-identical to an uninterrupted run. (Live feeds, which cannot be
-//! re-run, start from the snapshot and the journal tail: issue #5/#6.)
+//! Start-up follows DESIGN §7 in one of three modes, chosen by
+//! [`recovery`]: a fresh state directory; a **re-run** of the same
+//! deterministic input (simulator, unpaced replay) whose records are
+//! compared byte for byte with the journal, so that journal and trade log
+//! come out identical to an uninterrupted run; or a **resume** on any
+//! other input — snapshot, journal tail, the broker put in line and
+//! reconciled, warm-up on the new data, then trading.
 //!
 //! Cold module except [`engine_side`], which runs on the engine thread.
 
@@ -24,6 +20,7 @@
 pub mod engine_side;
 pub mod journal_thread;
 pub mod links;
+pub mod recovery;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -70,6 +67,29 @@ impl FeedSource {
                     p.wait_until(e.time());
                 }
                 Some(e)
+            }
+        }
+    }
+
+    /// What identifies this input for a re-run: `None` when it cannot be
+    /// re-run event for event (a paced replay conflates quotes by timing).
+    pub fn input_id(&self) -> Option<String> {
+        match self {
+            FeedSource::Sim(sim) => Some(format!("sim {:?}", sim.params())),
+            FeedSource::Replay { pacer: Some(_), .. } => None,
+            FeedSource::Replay { feed, pacer: None } => {
+                let mut id = String::from("replay");
+                for (path, _) in feed.files() {
+                    let meta = std::fs::metadata(path).ok();
+                    let len = meta.as_ref().map_or(0, std::fs::Metadata::len);
+                    let modified = meta
+                        .and_then(|m| m.modified().ok())
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+                    id.push_str(&format!(" {}:{len}:{modified}", path.display()));
+                }
+                Some(id)
             }
         }
     }
@@ -125,8 +145,10 @@ pub struct RunSummary {
     pub replay: Option<ReplayStats>,
     pub latency: LatencyRecorder,
     pub journal: JournalSummary,
-    /// Records found in the journal at start (recovery by re-run).
+    /// Records found in the journal at start.
     pub recovered_records: u64,
+    /// How the run started (fresh, re-run, resume).
+    pub start: StartReport,
     pub conflated: u64,
     pub feed_waits: u64,
     pub journal_waits: u64,
@@ -171,6 +193,13 @@ pub enum RunError {
         seq: u64,
         detail: String,
     },
+    #[error(transparent)]
+    Recovery(#[from] recovery::RecoveryError),
+    #[error(
+        "reconciliation at start-up: the broker reports {0}; trading stays blocked until the \
+         book and the broker agree"
+    )]
+    Reconcile(String),
     #[error("the {0} thread panicked")]
     Panicked(&'static str),
     #[error("journal thread: {0}")]
@@ -184,56 +213,57 @@ enum Known {
     Rejected(crate::types::Reason),
 }
 
-/// What the state directory already holds.
-struct Recovered {
-    records: Vec<JournalRecord>,
-    outcomes: HashMap<u64, Known>,
-}
-
-fn read_journal(dir: &Path) -> Result<Recovered, RunError> {
+fn read_journal(dir: &Path) -> Result<Vec<JournalRecord>, RunError> {
     let mut records = Vec::new();
-    let mut outcomes = HashMap::new();
     if dir.exists() {
         for item in JournalReader::open(dir)? {
             let (_, rec) = item?;
-            match rec {
-                JournalRecord::Fill {
-                    client_order_id,
-                    broker_order_id,
-                    symbol,
-                    side,
-                    qty,
-                    price,
-                    fee,
-                    ..
-                } => {
-                    let q = qty.as_f64();
-                    outcomes.insert(
-                        client_order_id,
-                        Known::Filled(Fill {
-                            order_id: broker_order_id,
-                            symbol,
-                            side,
-                            qty: q,
-                            price,
-                            notional: q * price,
-                            fee,
-                        }),
-                    );
-                }
-                JournalRecord::Reject {
-                    client_order_id,
-                    reason,
-                    ..
-                } => {
-                    outcomes.insert(client_order_id, Known::Rejected(reason));
-                }
-                _ => {}
-            }
             records.push(rec);
         }
     }
-    Ok(Recovered { records, outcomes })
+    Ok(records)
+}
+
+/// The journaled outcomes of `records`' orders, by client order id.
+fn outcomes(records: &[JournalRecord]) -> HashMap<u64, Known> {
+    let mut out = HashMap::new();
+    for rec in records {
+        match *rec {
+            JournalRecord::Fill {
+                client_order_id,
+                broker_order_id,
+                symbol,
+                side,
+                qty,
+                price,
+                fee,
+                ..
+            } => {
+                let q = qty.as_f64();
+                out.insert(
+                    client_order_id,
+                    Known::Filled(Fill {
+                        order_id: broker_order_id,
+                        symbol,
+                        side,
+                        qty: q,
+                        price,
+                        notional: q * price,
+                        fee,
+                    }),
+                );
+            }
+            JournalRecord::Reject {
+                client_order_id,
+                reason,
+                ..
+            } => {
+                out.insert(client_order_id, Known::Rejected(reason));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The engine thread's router during and after recovery.
@@ -293,6 +323,143 @@ impl OrderRouter for RecoveringRouter {
     }
 }
 
+/// How a run started (DESIGN §7; see [`recovery`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum StartReport {
+    /// Empty state directory.
+    Fresh,
+    /// The same input re-run against the journal after `base_seq`.
+    Rerun { base_seq: u64, journaled: u64 },
+    /// The book continued from an image and the journal tail.
+    Resume {
+        image: recovery::ImageSource,
+        image_seq: u64,
+        tail_records: u64,
+        tail_fills: u64,
+        /// Orders journaled without an outcome (not executed: the paper
+        /// broker died with the process that sent them).
+        unresolved_orders: Vec<u64>,
+        cash: f64,
+        positions: usize,
+    },
+}
+
+/// Start-up (DESIGN §7): pick the mode, bring `engine` and `broker` to the
+/// journal's state, reconcile, record the new session. Returns the report
+/// and the index of the first journal record the run must re-produce.
+fn start_up(
+    config: &EngineConfig,
+    symbols: &[String],
+    state_dir: &Path,
+    records: &[JournalRecord],
+    input: Option<String>,
+    engine: &mut Engine,
+    broker: &mut PaperBroker,
+) -> Result<(StartReport, usize), RunError> {
+    let horizons = &config.horizons;
+    let identity = recovery::identity(input.as_deref(), config, symbols);
+    let session = recovery::read_session(state_dir, symbols, horizons)?;
+    let snapshot = recovery::read_snapshot(
+        &resolve(state_dir, &config.engine.state_path),
+        symbols,
+        horizons,
+    )?;
+    let mode = recovery::start_mode(records, session, snapshot, identity.as_deref());
+    let restore = |e: crate::engine::state::StateError| {
+        RunError::Recovery(recovery::RecoveryError::Tail(e.to_string()))
+    };
+    let (report, from) = match mode {
+        recovery::StartMode::Fresh => {
+            recovery::write_session(
+                state_dir,
+                &recovery::Session {
+                    input: identity,
+                    base_seq: 0,
+                    base: None,
+                },
+                symbols,
+                horizons,
+            )?;
+            (StartReport::Fresh, 0)
+        }
+        recovery::StartMode::Rerun { base_seq, base } => {
+            if let Some(b) = &base {
+                b.restore_into(engine.cycle_mut()).map_err(restore)?;
+            }
+            let from = usize::try_from(base_seq).unwrap_or(usize::MAX);
+            (
+                StartReport::Rerun {
+                    base_seq,
+                    journaled: records.len().saturating_sub(from) as u64,
+                },
+                from,
+            )
+        }
+        recovery::StartMode::Resume(mut resumed) => {
+            recovery::resume(engine.cycle_mut(), &mut resumed, records)?;
+            recovery::write_session(
+                state_dir,
+                &recovery::Session {
+                    input: identity,
+                    base_seq: records.len() as u64,
+                    base: Some(resumed.state.clone()),
+                },
+                symbols,
+                horizons,
+            )?;
+            let st = &resumed.state;
+            (
+                StartReport::Resume {
+                    image: resumed.image,
+                    image_seq: resumed.image_seq,
+                    tail_records: resumed.tail_records,
+                    tail_fills: resumed.tail_fills,
+                    unresolved_orders: resumed.unresolved_orders.clone(),
+                    cash: st.cash,
+                    positions: st.positions.iter().filter(|q| **q != 0.0).count(),
+                },
+                records.len(),
+            )
+        }
+    };
+    // The broker starts from the engine's book; its explicit position
+    // report must then agree with the book (SPEC §18.4: with the paper
+    // broker the engine state is the broker state).
+    let ledger = engine.cycle().ledger();
+    broker
+        .restore(
+            ledger.cash(),
+            &held(ledger.positions()),
+            ledger.next_order_id(),
+        )
+        .map_err(|e| RunError::Paper(e.to_string()))?;
+    let rec = recovery::reconcile(
+        ledger.positions(),
+        &held(broker.positions()),
+        config.reconciliation.qty_tolerance,
+    );
+    if !rec.is_clean() || (broker.cash() - ledger.cash()).abs() > 1e-6 {
+        return Err(RunError::Reconcile(format!(
+            "drift {:?}, orphans {:?}, cash {} against {}",
+            rec.drift,
+            rec.orphans,
+            broker.cash(),
+            ledger.cash()
+        )));
+    }
+    Ok((report, from))
+}
+
+/// The non-zero positions of a dense position table.
+fn held(positions: &[f64]) -> Vec<(crate::types::SymbolId, f64)> {
+    positions
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| **q != 0.0)
+        .map(|(i, &q)| (crate::types::SymbolId(i as u16), q))
+        .collect()
+}
+
 /// Run `engine` on `feed` until the feed ends, `max_cycles` cycles ran, or
 /// the operator stops it.
 pub fn run(
@@ -311,8 +478,21 @@ pub fn run(
     })?;
     let tz = config.risk.session_timezone;
     let journal_dir = state_dir.join("journal");
-    let recovered = read_journal(&journal_dir)?;
     let writer = JournalWriter::open(&journal_dir, tz)?;
+    let records = read_journal(&journal_dir)?;
+    let mut engine = engine;
+    let paper = config.paper_params();
+    let order = SymbolOrder::from_names(symbols).map_err(|e| RunError::Paper(e.to_string()))?;
+    let mut broker = PaperBroker::new(paper, order).map_err(|e| RunError::Paper(e.to_string()))?;
+    let (start, expected_from) = start_up(
+        config,
+        symbols,
+        &state_dir,
+        &records,
+        feed.input_id(),
+        &mut engine,
+        &mut broker,
+    )?;
     let horizons: Vec<String> = config.horizons.labels().map(str::to_owned).collect();
     let trade_dir = resolve(&state_dir, &config.logging.trade_log_dir);
     let trade_log = TradeLog::open(&trade_dir, tz, symbols, &horizons)?;
@@ -360,9 +540,6 @@ pub fn run(
         })?;
 
     // Broker thread (paper).
-    let paper = config.paper_params();
-    let order = SymbolOrder::from_names(symbols).map_err(|e| RunError::Paper(e.to_string()))?;
-    let mut broker = PaperBroker::new(paper, order).map_err(|e| RunError::Paper(e.to_string()))?;
     let broker_thread = std::thread::Builder::new()
         .name("broker".into())
         .spawn(move || paper_thread(&mut broker, &mut order_rx, event_tx))
@@ -376,7 +553,7 @@ pub fn run(
         journal: writer,
         trade_log,
         history: Some(resolve(&state_dir, &config.engine.history_path)),
-        recovered: recovered.records.clone(),
+        recovered: records.clone(),
         state_path: resolve(&state_dir, &config.engine.state_path),
         symbols: symbols.to_vec(),
         horizons: config.horizons.clone(),
@@ -401,7 +578,10 @@ pub fn run(
         on_event,
         ..
     } = opts;
-    let recovered_records = recovered.records.len() as u64;
+    let recovered_records = records.len() as u64;
+    let expected = records.get(expected_from..).unwrap_or_default().to_vec();
+    let known = outcomes(&expected);
+    let seq_offset = expected_from as u64;
     let dir_text = journal_dir.display().to_string();
     let engine_thread = std::thread::Builder::new()
         .name("engine".into())
@@ -413,9 +593,7 @@ pub fn run(
             });
             let stamps = Rc::new(Stamps::default());
             let journal = Rc::new(RefCell::new(JournalLink::new(
-                journal_tx,
-                free_rx,
-                recovered.records,
+                journal_tx, free_rx, expected, seq_offset,
             )));
             let mut router = RecoveringRouter {
                 inner: ThreadRouter {
@@ -428,7 +606,7 @@ pub fn run(
                     order_waits: 0,
                     timeouts: 0,
                 },
-                outcomes: recovered.outcomes,
+                outcomes: known,
             };
             let mut sink = JournalSink {
                 journal: journal.clone(),
@@ -438,7 +616,6 @@ pub fn run(
                 last_state: TradingState::Active,
             };
             let mut clock_ = EngineClock::new(stamps.clone());
-            let mut engine = engine;
             let mut on_event = on_event;
             let out = engine_loop(
                 &mut engine,
@@ -538,6 +715,7 @@ pub fn run(
         latency,
         journal,
         recovered_records,
+        start,
         conflated,
         feed_waits,
         journal_waits: waits.0,
@@ -581,15 +759,22 @@ fn engine_loop(
     let mut idle = 0u32;
     let mut last_time = Nanos::ZERO;
     loop {
-        if let Some(cmd) = control.try_recv() {
+        // A re-run applies the journaled operator commands where they were
+        // recorded; live commands wait until the re-run is past them.
+        let (replayed, recovering) = {
+            let j = sink.journal.borrow();
+            (j.next_expected_control(), j.recovering())
+        };
+        if let Some(rec @ JournalRecord::Control { command, .. }) = replayed {
             let mut controls = engine.cycle().controls();
-            match cmd {
-                ControlCommand::Pause => controls.paused = true,
-                ControlCommand::Resume => controls.paused = false,
-                ControlCommand::Kill => controls.manual_kill = true,
-                ControlCommand::ResetKill => controls.manual_kill = false,
-                ControlCommand::Stop => {}
-            }
+            recovery::apply_command(&mut controls, command);
+            engine.cycle_mut().set_controls(controls);
+            sink.journal.borrow_mut().record(rec);
+            continue;
+        }
+        if let Some(cmd) = control.try_recv().filter(|_| !recovering) {
+            let mut controls = engine.cycle().controls();
+            recovery::apply_command(&mut controls, cmd);
             engine.cycle_mut().set_controls(controls);
             sink.journal.borrow_mut().record(JournalRecord::Control {
                 time: last_time,

@@ -128,6 +128,25 @@ pub fn run(
     max_cycles: Option<u64>,
     on_event: Option<Box<dyn FnMut(u64) + Send>>,
 ) -> Result<RunSummary, runtime::RunError> {
+    run_controlled(
+        trigger,
+        input,
+        state_dir,
+        max_cycles,
+        on_event,
+        ControlReceiver::detached(),
+    )
+}
+
+/// [`run`] with an operator control channel.
+pub fn run_controlled(
+    trigger: DecisionTrigger,
+    input: Input<'_>,
+    state_dir: &Path,
+    max_cycles: Option<u64>,
+    on_event: Option<Box<dyn FnMut(u64) + Send>>,
+    control: ControlReceiver,
+) -> Result<RunSummary, runtime::RunError> {
     let config = config(trigger);
     let names = symbols();
     let mut engine = build_engine(&config, &names, &plan(&config)).unwrap();
@@ -146,7 +165,7 @@ pub fn run(
         max_cycles,
         dry_run: false,
         console: Console::Quiet,
-        control: ControlReceiver::detached(),
+        control,
         on_event,
     };
     runtime::run(&config, &names, engine, feed, opts)
