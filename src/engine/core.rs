@@ -49,6 +49,8 @@ pub trait Stopwatch: StageProbe {
     fn now(&mut self) -> u64;
     /// Predict took `ns` for one symbol.
     fn predict(&mut self, ns: u64);
+    /// Updating one symbol's features with a closed bar took `ns`.
+    fn features(&mut self, _ns: u64) {}
     /// A whole cycle (all its decisions) took `ns`.
     fn cycle(&mut self, ns: u64, decisions: usize);
 }
@@ -172,17 +174,17 @@ impl Engine {
                     // The last boundary before t: every event stamped at
                     // or before it has been applied.
                     let at = Nanos((t.0 - 1) / self.interval.0 * self.interval.0);
-                    self.advance_to(at);
+                    self.advance_to(at, clock);
                     let all = std::mem::take(&mut self.all);
                     self.decide(at, &all, router, sink, clock);
                     self.all = all;
                     self.next_cycle = Some(Nanos(at.0 + self.interval.0));
                 }
-                self.apply(event);
+                self.apply(event, clock);
             }
             DecisionTrigger::Bar => {
-                self.advance_to(t);
-                self.apply(event);
+                self.advance_to(t, clock);
+                self.apply(event, clock);
                 let mut k = 0;
                 while k < self.closed.len() {
                     let (s, end) = self.closed[k];
@@ -192,7 +194,7 @@ impl Engine {
                 self.closed.clear();
             }
             DecisionTrigger::Quote => {
-                self.apply(event);
+                self.apply(event, clock);
                 self.closed.clear();
                 if let MarketEvent::Quote(q) = event {
                     if q.symbol.index() < self.all.len() {
@@ -204,7 +206,7 @@ impl Engine {
     }
 
     /// Close bars due by `t` and feed them to features and models.
-    fn advance_to(&mut self, t: Nanos) {
+    fn advance_to(&mut self, t: Nanos, clock: &mut impl Stopwatch) {
         let Engine {
             market,
             predictors,
@@ -223,13 +225,14 @@ impl Engine {
                 dirty,
                 closed,
                 counters,
+                clock,
                 s,
                 bar,
             )
         });
     }
 
-    fn apply(&mut self, event: &MarketEvent) {
+    fn apply(&mut self, event: &MarketEvent, clock: &mut impl Stopwatch) {
         let Engine {
             market,
             predictors,
@@ -248,6 +251,7 @@ impl Engine {
                 dirty,
                 closed,
                 counters,
+                clock,
                 s,
                 bar,
             )
@@ -352,6 +356,7 @@ fn on_bar(
     dirty: &mut [bool],
     closed: &mut Vec<(SymbolId, Nanos)>,
     counters: &mut EngineCounters,
+    clock: &mut impl Stopwatch,
     s: SymbolId,
     bar: &Bar,
 ) {
@@ -359,8 +364,11 @@ fn on_bar(
     let (Some(f), Some(m)) = (features.get_mut(i), symbol_models.get_mut(i)) else {
         return;
     };
+    let t0 = clock.now();
     f.push_bar(bar.open, bar.high, bar.low, bar.close, bar.volume);
     predictors.on_bar(m, f, bar);
+    let t1 = clock.now();
+    clock.features(t1.saturating_sub(t0));
     if let Some(d) = dirty.get_mut(i) {
         *d = true;
     }

@@ -83,6 +83,11 @@ impl Stopwatch for EngineClock {
     }
 
     #[inline]
+    fn features(&mut self, ns: u64) {
+        self.latency.record(Metric::Features, ns);
+    }
+
+    #[inline]
     fn cycle(&mut self, ns: u64, decisions: usize) {
         self.latency.record(Metric::Cycle, ns);
         if decisions == 1 {
@@ -192,6 +197,21 @@ pub struct ThreadRouter {
     pub order_waits: u64,
     /// Replies that did not come within the spin budget.
     pub timeouts: u64,
+    /// The broker thread, woken after each message (it parks when idle).
+    pub broker: Option<std::thread::Thread>,
+}
+
+impl ThreadRouter {
+    /// Send `msg` to the broker thread and wake it (never drops; counts
+    /// waits on a full link). `unpark` is a flag swap, plus one futex wake
+    /// only when the thread is parked: no allocation, no blocking.
+    #[inline]
+    pub fn send(&mut self, msg: OrderMsg) {
+        self.order_waits += push_wait(&mut self.orders, msg);
+        if let Some(t) = &self.broker {
+            t.unpark();
+        }
+    }
 }
 
 /// How long the engine spins for a paper reply before giving up on it.
@@ -227,13 +247,10 @@ impl OrderRouter for ThreadRouter {
             self.latency
                 .record(Metric::WireToOrder, sent.saturating_sub(wire));
         }
-        self.order_waits += push_wait(
-            &mut self.orders,
-            OrderMsg::Order {
-                order: *order,
-                stamp: sent,
-            },
-        );
+        self.send(OrderMsg::Order {
+            order: *order,
+            stamp: sent,
+        });
         let mut spins = 0u32;
         loop {
             match self.events.pop() {
@@ -276,7 +293,14 @@ impl OrderRouter for ThreadRouter {
                 Ok(_) => {}
                 Err(_) => {
                     spins = spins.wrapping_add(1);
-                    std::hint::spin_loop();
+                    // Spin first (the reply is microseconds away on an idle
+                    // core); past that, share a crowded core with the
+                    // broker thread instead of starving it.
+                    if spins < 4096 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
                     if spins.is_multiple_of(1024)
                         && (self.events.is_abandoned()
                             || clock::now_ns().saturating_sub(sent) > REPLY_BUDGET_NS)

@@ -305,7 +305,7 @@ impl OrderRouter for RecoveringRouter {
                         fee: fill.fee,
                     });
                     drop(j);
-                    links::push_wait(&mut self.inner.orders, OrderMsg::Apply { fill });
+                    self.inner.send(OrderMsg::Apply { fill });
                     OrderOutcome::Filled(fill)
                 }
                 Known::Rejected(reason) => {
@@ -548,6 +548,8 @@ pub fn run(
             source: e,
         })?;
 
+    let broker_handle = broker_thread.thread().clone();
+
     // Journal thread.
     let jcfg = JournalConfig {
         journal: writer,
@@ -605,6 +607,7 @@ pub fn run(
                     dry_run,
                     order_waits: 0,
                     timeouts: 0,
+                    broker: Some(broker_handle),
                 },
                 outcomes: known,
             };
@@ -649,7 +652,7 @@ pub fn run(
                 .diverged
                 .map(|(seq, old, new)| (seq, format!("journaled {old:?}, produced {new:?}")));
             journal.borrow_mut().send(JournalMsg::End);
-            let _ = links::push_wait(&mut router.inner.orders, OrderMsg::Shutdown);
+            router.inner.send(OrderMsg::Shutdown);
             let mut latency = clock_.latency;
             latency.merge(&router.inner.latency);
             let j = journal.borrow();
@@ -864,10 +867,12 @@ fn paper_thread(
                 idle = idle.saturating_add(1);
                 if idle < 256 {
                     std::hint::spin_loop();
-                } else if idle < 4096 {
+                } else if idle < 1024 {
                     std::thread::yield_now();
                 } else {
-                    std::thread::sleep(Duration::from_micros(20));
+                    // The engine unparks this thread with every message;
+                    // the timeout only bounds a missed wake-up.
+                    std::thread::park_timeout(Duration::from_millis(1));
                 }
             }
         }
