@@ -596,8 +596,9 @@ impl WsFeed {
         &self.options
     }
 
-    /// Closes the connection (a close frame when open) and stops: later
-    /// polls do nothing but return [`WsError::GaveUp`]-free `Ok(())`.
+    /// Closes the connection (a close frame when open) and stops: the
+    /// state becomes [`ConnState::Failed`] without an error, and later polls
+    /// do nothing.
     pub fn close(&mut self) {
         if let Phase::Open { mut ws, .. } = std::mem::replace(&mut self.phase, Phase::Failed) {
             let _ = ws.close(None);
