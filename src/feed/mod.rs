@@ -7,5 +7,6 @@
 pub mod event;
 pub mod replay;
 pub mod sim;
+pub mod ws;
 
 pub use event::{BarEvent, MarketEvent, QuoteEvent, TradeEvent};
