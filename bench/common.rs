@@ -684,6 +684,7 @@ impl Fixtures {
             outputs: &outputs[i],
             position: Qty::ZERO,
             current_weight: 0.0,
+            remember: true,
         }
     }
 

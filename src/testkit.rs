@@ -235,6 +235,7 @@ impl Scenario {
             outputs: &self.outputs[i],
             position: self.positions[i],
             current_weight: self.positions[i].as_f64() * mid / pv,
+            remember: true,
         }
     }
 }

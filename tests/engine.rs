@@ -124,4 +124,17 @@ fn bar_and_quote_triggers_decide_per_symbol() {
     let quotes = engine.market().counters().quotes;
     assert_eq!(quote.decisions, quotes, "one decision per quote");
     assert!(quote.reasons.contains_key(Reason::Cooldown.code()) || !quote.fills.is_empty());
+    // Each prediction waits for realisation once, not once per quote: no
+    // pending queue overflows, and what waits is bounded by the bars of
+    // the longest horizon (60 one-minute bars), not by the quotes.
+    let pipeline = engine.cycle().pipeline();
+    assert_eq!(pipeline.pending_dropped(), 0);
+    let models = engine.predictors().len();
+    assert!(models > 0);
+    assert!(
+        pipeline.pending_len() <= 5 * models * 61,
+        "{} predictions pending",
+        pipeline.pending_len()
+    );
+    assert!(pipeline.pending_len() > 0);
 }

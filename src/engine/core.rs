@@ -14,7 +14,12 @@
 //!   exchange time.
 //!
 //! Predictions are refreshed only when a symbol's features changed (a new
-//! bar), so the quote trigger does not re-run models between bars.
+//! bar), so the quote trigger does not re-run models between bars. With the
+//! bar and quote triggers a prediction is queued for realisation (SPEC §6)
+//! by the first decision that uses it only: otherwise every quote would
+//! queue the same output again, flooding the pending queues and weighting
+//! the measured IC by quote counts. The cycle trigger queues every cycle's
+//! outputs, as SPEC §18 and the vectors require.
 //!
 //! Runs on the engine thread. Hot path: after [`Engine::new`] and the first
 //! events no allocation, no clock reads (times come from the events and
@@ -83,6 +88,8 @@ pub struct Engine {
     outputs: Box<[f64]>,
     n_models: usize,
     dirty: Box<[bool]>,
+    /// Outputs not yet queued for realisation (bar and quote triggers).
+    fresh: Box<[bool]>,
     trigger: DecisionTrigger,
     interval: Nanos,
     next_cycle: Option<Nanos>,
@@ -97,6 +104,8 @@ struct View<'a> {
     market: &'a MarketState,
     outputs: &'a [f64],
     n_models: usize,
+    /// `None`: queue every cycle's outputs (cycle trigger).
+    fresh: Option<&'a [bool]>,
 }
 
 impl MarketView for View<'_> {
@@ -119,6 +128,10 @@ impl MarketView for View<'_> {
         self.outputs
             .get(start..start + self.n_models)
             .unwrap_or(&[])
+    }
+    fn remember(&self, symbol: SymbolId) -> bool {
+        self.fresh
+            .is_none_or(|f| f.get(symbol.index()).copied().unwrap_or(false))
     }
 }
 
@@ -147,6 +160,7 @@ impl Engine {
             outputs: vec![f64::NAN; n * n_models].into(),
             n_models,
             dirty: vec![false; n].into(),
+            fresh: vec![false; n].into(),
             trigger,
             interval: Nanos(interval.0.max(1)),
             next_cycle: None,
@@ -289,17 +303,26 @@ impl Engine {
             let p1 = clock.now();
             clock.predict(p1.saturating_sub(p0));
             self.counters.predictions += 1;
+            if let Some(f) = self.fresh.get_mut(i) {
+                *f = true;
+            }
         }
         let view = View {
             market: &self.market,
             outputs: &self.outputs,
             n_models: self.n_models,
+            fresh: (self.trigger != DecisionTrigger::Cycle).then_some(&self.fresh[..]),
         };
         let decided = self
             .cycle
             .run_cycle(t, symbols, &view, router, clock)
             .decisions
             .len();
+        for &s in symbols {
+            if let Some(f) = self.fresh.get_mut(s.index()) {
+                *f = false;
+            }
+        }
         let end = clock.now();
         clock.cycle(end.saturating_sub(start), decided);
         self.counters.cycles += 1;

@@ -40,6 +40,11 @@ pub trait MarketView {
     fn adv_usd(&self, symbol: SymbolId) -> Option<f64>;
     /// Raw output per model id; NaN = none.
     fn outputs(&self, symbol: SymbolId) -> &[f64];
+    /// Whether this cycle's outputs of `symbol` are queued for realisation
+    /// (see [`SymbolInput::remember`]); every cycle's by default.
+    fn remember(&self, _symbol: SymbolId) -> bool {
+        true
+    }
 }
 
 /// A market order the cycle wants filled.
@@ -344,6 +349,7 @@ impl CycleEngine {
                 outputs: market.outputs(s),
                 position: Qty(self.ledger.position(s).round() as i64),
                 current_weight: self.weights.get(s.index()).copied().unwrap_or(0.0),
+                remember: market.remember(s),
             };
             self.pipeline
                 .decide_probed(&input, &mut self.decisions[k], probe);

@@ -172,6 +172,11 @@ pub struct SymbolInput<'a> {
     pub position: Qty,
     /// `position·mark/PV`.
     pub current_weight: f64,
+    /// Whether this decision's model outputs are queued for realisation
+    /// (SPEC §6). The cycle trigger queues every cycle's; the bar and quote
+    /// triggers only the first decision on a new model output, so that a
+    /// prediction is realised once however many quotes decide on it.
+    pub remember: bool,
 }
 
 /// How far a symbol got and what it decided (vector decision fields).
@@ -581,16 +586,18 @@ impl DecisionPipeline {
             if conf.demoted {
                 out.demoted.insert(id);
             }
-            let pushed = self.pending.push(
-                id,
-                input.symbol,
-                self.cycle.time,
-                HorizonId(h as u8),
-                mid,
-                raw,
-            );
-            if pushed.is_err() {
-                self.pending_dropped += 1;
+            if input.remember {
+                let pushed = self.pending.push(
+                    id,
+                    input.symbol,
+                    self.cycle.time,
+                    HorizonId(h as u8),
+                    mid,
+                    raw,
+                );
+                if pushed.is_err() {
+                    self.pending_dropped += 1;
+                }
             }
             self.entries[n] = BlendEntry {
                 slot,
@@ -744,6 +751,7 @@ mod tests {
             outputs,
             position: Qty::ZERO,
             current_weight: 0.0,
+            remember: true,
         }
     }
 

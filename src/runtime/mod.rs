@@ -58,17 +58,19 @@ pub enum FeedSource {
 }
 
 impl FeedSource {
-    fn next(&mut self) -> Option<MarketEvent> {
-        match self {
+    /// The next event, its decode time recorded into `latency` (pacing
+    /// waits excluded).
+    fn next(&mut self, latency: &mut LatencyRecorder) -> Option<MarketEvent> {
+        let t0 = clock::now_ns();
+        let event = match self {
             FeedSource::Sim(sim) => sim.next_event().map(MarketEvent::from),
-            FeedSource::Replay { feed, pacer } => {
-                let e = feed.next_event()?;
-                if let Some(p) = pacer.as_mut() {
-                    p.wait_until(e.time());
-                }
-                Some(e)
-            }
+            FeedSource::Replay { feed, .. } => feed.next_event(),
+        }?;
+        latency.record(Metric::FeedDecode, clock::now_ns().saturating_sub(t0));
+        if let FeedSource::Replay { pacer: Some(p), .. } = self {
+            p.wait_until(event.time());
         }
+        Some(event)
     }
 
     /// What identifies this input for a re-run: `None` when it cannot be
@@ -519,8 +521,11 @@ pub fn run(
         .name("feed".into())
         .spawn(move || {
             let mut link = FeedLink::new(feed_tx, policy, n);
+            let mut decode = LatencyRecorder::new();
             while !feed_stop.load(Ordering::Relaxed) && !link.is_abandoned() {
-                let Some(event) = feed.next() else { break };
+                let Some(event) = feed.next(&mut decode) else {
+                    break;
+                };
                 link.send(FeedMsg::Event {
                     event,
                     stamp: clock::now_ns(),
@@ -532,7 +537,7 @@ pub fn run(
                 FeedSource::Replay { feed, .. } => Some(feed.stats()),
                 FeedSource::Sim(_) => None,
             };
-            (link.conflated, link.waits, stats)
+            (link.conflated, link.waits, stats, decode)
         })
         .map_err(|e| RunError::StateDir {
             path: state_dir.clone(),
@@ -674,8 +679,10 @@ pub fn run(
         .join()
         .map_err(|_| RunError::Panicked("engine"))?;
     stop.store(true, Ordering::Relaxed);
-    let (conflated, feed_waits, replay) =
+    let (conflated, feed_waits, replay, decode) =
         feed_thread.join().map_err(|_| RunError::Panicked("feed"))?;
+    let mut latency = latency;
+    latency.merge(&decode);
     broker_thread
         .join()
         .map_err(|_| RunError::Panicked("broker"))?;
