@@ -42,7 +42,10 @@
 //!   updated bars, …) or a `success` with an unknown `msg` → `unknown`.
 //! - A data object whose `S` is not in the symbol list → `unknown_symbol`.
 //!
-//! Numbers are delivered as parsed: JSON cannot spell NaN or infinity, and
+//! Numbers are delivered as parsed: JSON cannot spell NaN or infinity (a
+//! literal beyond `f64`, `1e400`, makes the frame invalid; an integer
+//! beyond 64 bits is read as a float: a number where a number is wanted, a
+//! malformed object where an integer is, the error `code`), and
 //! negative, zero or crossed prices pass through (the engine holds on
 //! crossed and NaN quotes; the decoder does not second-guess the feed).
 //! Integers and decimals are both accepted wherever a number is required.
