@@ -1104,7 +1104,12 @@ fn fuzz_decoder_survives_mutated_frames() {
             (&mut dec, AlpacaParams::default())
         };
         let r = check_input(which, &input, SYMBOLS.len(), &mut got);
-        // Differential check against serde_json wherever both parse.
+        // Differential check against serde_json wherever both parse (on a
+        // quarter of the frames simd-json rejects: the rest of the time
+        // budget goes to more inputs).
+        if r.is_err() && i % 4 != 1 {
+            continue;
+        }
         match (r, reference_decode(&input, params)) {
             (Ok(_), Some(expect)) => {
                 assert_eq!(got, expect, "decoder and reference differ on {input:?}");
