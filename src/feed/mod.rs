@@ -4,6 +4,7 @@
 //! - [`sim`]: the deterministic market simulator (the default feed) and the
 //!   training datasets written from it.
 
+pub mod alpaca;
 pub mod event;
 pub mod replay;
 pub mod sim;
