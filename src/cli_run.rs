@@ -17,7 +17,7 @@ use live_trading::journal::ControlCommand;
 use live_trading::models::artifact::{self, ModelPlan, PlanSettings};
 use live_trading::runtime::journal_thread::Console;
 use live_trading::runtime::recovery::ImageSource;
-use live_trading::runtime::{self, FeedSource, RunOptions, RunSummary, StartReport};
+use live_trading::runtime::{self, FeedSource, RunOptions, RunSummary, StartReport, WsSource};
 use live_trading::telemetry::LatencyReport;
 use live_trading::types::Nanos;
 
@@ -189,6 +189,11 @@ pub fn run(args: RunArgs) -> ExitCode {
         Err(e) => return fail(e),
     };
     print_summary(&summary);
+    let feed_error = summary
+        .ws
+        .as_ref()
+        .and_then(|w| w.error.as_ref())
+        .map(ToString::to_string);
     let report = LatencyReport::from_recorder(&summary.latency);
     println!();
     print!("{}", report.table());
@@ -202,6 +207,9 @@ pub fn run(args: RunArgs) -> ExitCode {
             ),
             Err(e) => return fail(e),
         }
+    }
+    if let Some(e) = feed_error {
+        return fail(format!("market data stopped: {e}"));
     }
     ExitCode::SUCCESS
 }
@@ -288,14 +296,14 @@ fn open_feed(
             pacer,
         });
     }
-    if args.feed.starts_with("ws://") || args.feed.starts_with("wss://") {
-        return Err(format!(
-            "--feed {}: the websocket feed is not built yet (issue #5); use sim or replay:PATH",
-            args.feed
-        ));
+    if args.feed == "ws" || args.feed.starts_with("ws://") || args.feed.starts_with("wss://") {
+        let url = (args.feed != "ws").then_some(args.feed.as_str());
+        let ws = WsSource::from_config(config, symbols, url)
+            .map_err(|e| format!("--feed {}: {e}", args.feed))?;
+        return Ok(FeedSource::Ws(Box::new(ws)));
     }
     Err(format!(
-        "--feed {}: expected sim, replay:PATH[,PATH...] or ws://HOST:PORT/PATH",
+        "--feed {}: expected sim, replay:PATH[,PATH...], ws (data.ws_url) or ws[s]://HOST:PORT/PATH",
         args.feed
     ))
 }
@@ -389,6 +397,24 @@ fn print_summary(s: &RunSummary) {
     );
     if let Some(r) = &s.replay {
         println!("replay: {r}");
+    }
+    if let Some(ws) = &s.ws {
+        let c = &ws.counters;
+        let d = &ws.decode;
+        println!(
+            "websocket: {} frames, {} bytes, {} sessions, {} reconnects, {} stale periods | decoded {} quotes, {} trades, {} bars | skipped {} malformed, {} unknown, {} unknown symbol",
+            c.frames,
+            c.bytes,
+            c.sessions,
+            c.reconnects,
+            c.stale_periods,
+            d.quotes,
+            d.trades,
+            d.bars,
+            d.malformed(),
+            d.unknown,
+            d.unknown_symbol
+        );
     }
     println!(
         "links: {} quotes conflated, feed waited {}×, journal waited {}×, snapshots skipped {}, broker timeouts {}",

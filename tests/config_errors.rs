@@ -312,6 +312,45 @@ fn bad_timezones_are_rejected() {
 }
 
 #[test]
+fn websocket_keys_are_checked() {
+    let errors = errors_of(
+        "ws_bad",
+        "live_trading:\n  data:\n    ws_url: http://example.com/v2/iex\n    ws_key_env: PKXYZ-123\n    ws_feed: nasdaq\n",
+    );
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors[0].starts_with("F: live_trading.data.ws_feed: \"nasdaq\""),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "live_trading.data.ws_url: \"http://example.com/v2/iex\" is not a websocket URL"
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains(
+            "live_trading.data.ws_key_env: \"PKXYZ-123\" is not an environment variable name"
+        )),
+        "{errors:?}"
+    );
+    let c = load(
+        "ws_ok",
+        "live_trading:\n  data:\n    ws_feed: sip\n    ws_secrets_file: /etc/lt/alpaca.env\n",
+    );
+    assert_eq!(c.data.ws_url(), "wss://stream.data.alpaca.markets/v2/sip");
+    assert_eq!(
+        c.data.ws_secrets_file.as_deref(),
+        Some(Path::new("/etc/lt/alpaca.env"))
+    );
+    let c = load(
+        "ws_url",
+        "live_trading:\n  data:\n    ws_url: ws://127.0.0.1:9000/v2/test\n",
+    );
+    assert_eq!(c.data.ws_url(), "ws://127.0.0.1:9000/v2/test");
+}
+
+#[test]
 fn cross_key_rules() {
     assert_eq!(
         errors_of(

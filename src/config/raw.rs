@@ -217,6 +217,12 @@ raw_section! {
         backend: String,
         cache_ttl_seconds: f64,
         stale_after_ms: f64,
+        ws_feed: String,
+        ws_url: String,
+        ws_key_env: String,
+        ws_secret_env: String,
+        ws_secrets_file: String,
+        ws_roots_pem: String,
     }
 }
 

@@ -41,7 +41,7 @@ impl EngineConfig {
         if let Some(p) = &c.logging.state_path {
             logging["state_path"] = json!(path(p));
         }
-        json!({ ROOT: {
+        let mut out = json!({ ROOT: {
             "horizons": c.horizons.labels().collect::<Vec<_>>(),
             "volatility": {
                 "bar_minutes": c.volatility.bar_minutes,
@@ -52,6 +52,9 @@ impl EngineConfig {
                 "backend": c.data.backend.name(),
                 "cache_ttl_seconds": per_unit(c.data.cache_ttl, Nanos::PER_SEC),
                 "stale_after_ms": per_unit(c.data.stale_after, Nanos::PER_MILLI),
+                "ws_feed": c.data.ws_feed.name(),
+                "ws_key_env": c.data.ws_key_env,
+                "ws_secret_env": c.data.ws_secret_env,
             },
             "standardization": {
                 "window_size": c.standardization.window_size,
@@ -132,7 +135,18 @@ impl EngineConfig {
                 "trigger": c.decision.trigger.name(),
                 "interval_seconds": per_unit(c.decision.interval, Nanos::PER_SEC),
             },
-        }})
+        }});
+        let data = &mut out[ROOT]["data"];
+        if let Some(u) = &c.data.ws_url {
+            data["ws_url"] = json!(u);
+        }
+        if let Some(p) = &c.data.ws_secrets_file {
+            data["ws_secrets_file"] = json!(path(p));
+        }
+        if let Some(p) = &c.data.ws_roots_pem {
+            data["ws_roots_pem"] = json!(path(p));
+        }
+        out
     }
 }
 

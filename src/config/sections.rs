@@ -62,6 +62,33 @@ pub struct DataConfig {
     pub cache_ttl: Nanos,
     /// `stale_after_ms`: a feed silent this long is stale (> 0).
     pub stale_after: Nanos,
+    /// `ws_feed`: the Alpaca market-data feed the default URL names.
+    pub ws_feed: WsFeedName,
+    /// `ws_url`: the websocket URL (`ws://` or `wss://`); `None` = Alpaca's
+    /// stream for `ws_feed`.
+    pub ws_url: Option<String>,
+    /// `ws_key_env` / `ws_secret_env`: environment variables holding the
+    /// key and the secret (never the values themselves).
+    pub ws_key_env: String,
+    pub ws_secret_env: String,
+    /// `ws_secrets_file`: a 0600 file of `NAME=value` lines, read instead
+    /// of the environment when set.
+    pub ws_secrets_file: Option<PathBuf>,
+    /// `ws_roots_pem`: extra certificate roots (PEM) trusted besides the
+    /// built-in web roots.
+    pub ws_roots_pem: Option<PathBuf>,
+}
+
+impl DataConfig {
+    /// The websocket URL: `ws_url`, else Alpaca's stream for `ws_feed`.
+    pub fn ws_url(&self) -> String {
+        self.ws_url.clone().unwrap_or_else(|| {
+            format!(
+                "wss://stream.data.alpaca.markets/v2/{}",
+                self.ws_feed.name()
+            )
+        })
+    }
 }
 
 /// `standardization.*` (SPEC §5).
@@ -329,6 +356,20 @@ choice! {
 }
 
 choice! {
+    /// `data.ws_feed`: which Alpaca v2 stock stream.
+    WsFeedName {
+        /// IEX only (free plan).
+        Iex = "iex",
+        /// All US exchanges.
+        Sip = "sip",
+        /// SIP delayed 15 minutes.
+        DelayedSip = "delayed_sip",
+        /// Alpaca's always-on test stream (symbol FAKEPACA).
+        Test = "test",
+    }
+}
+
+choice! {
     /// `reconciliation.mode` (SPEC §18.4).
     ReconciliationMode {
         /// Log drift only.
@@ -407,6 +448,12 @@ impl Default for DataConfig {
             backend: DataBackend::Sim,
             cache_ttl: Nanos::from_secs(60),
             stale_after: Nanos::from_millis(5000),
+            ws_feed: WsFeedName::Iex,
+            ws_url: None,
+            ws_key_env: "APCA_API_KEY_ID".to_owned(),
+            ws_secret_env: "APCA_API_SECRET_KEY".to_owned(),
+            ws_secrets_file: None,
+            ws_roots_pem: None,
         }
     }
 }

@@ -145,6 +145,18 @@ fn data(r: Option<&raw::RawData>, errors: &mut Collector) -> DataConfig {
             Range::POSITIVE,
             MILLIS,
         ),
+        ws_feed: s.choice(at!(r.ws_feed), d.ws_feed),
+        ws_url: r.ws_url.as_ref().and_then(|_| s.ws_url(at!(r.ws_url))),
+        ws_key_env: s.env_name(at!(r.ws_key_env), &d.ws_key_env),
+        ws_secret_env: s.env_name(at!(r.ws_secret_env), &d.ws_secret_env),
+        ws_secrets_file: r
+            .ws_secrets_file
+            .as_ref()
+            .map(|_| s.path(at!(r.ws_secrets_file), Path::new(""))),
+        ws_roots_pem: r
+            .ws_roots_pem
+            .as_ref()
+            .map(|_| s.path(at!(r.ws_roots_pem), Path::new(""))),
     }
 }
 
@@ -725,6 +737,45 @@ impl<'a> Section<'a> {
                 default
             }
         }
+    }
+
+    /// A `ws://` or `wss://` URL with a host.
+    fn ws_url(&mut self, (name, raw): (&'static str, Option<String>)) -> Option<String> {
+        let text = raw?;
+        let t = text.trim();
+        let rest = t.strip_prefix("ws://").or_else(|| t.strip_prefix("wss://"));
+        if rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/')) {
+            return Some(t.to_owned());
+        }
+        let problem = Problem::Invalid {
+            value: format!("{text:?}"),
+            reason:
+                "is not a websocket URL; expected ws://HOST[:PORT]/PATH or wss://HOST[:PORT]/PATH"
+                    .to_owned(),
+        };
+        self.fail(name, problem);
+        None
+    }
+
+    /// The name of an environment variable (`[A-Za-z_][A-Za-z0-9_]*`).
+    fn env_name(&mut self, (name, raw): (&'static str, Option<String>), default: &str) -> String {
+        let Some(text) = raw else {
+            return default.to_owned();
+        };
+        let ok = text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            return text;
+        }
+        let problem = Problem::Invalid {
+            value: format!("{text:?}"),
+            reason: "is not an environment variable name (letters, digits, _); put the NAME of the variable here, never the key itself".to_owned(),
+        };
+        self.fail(name, problem);
+        default.to_owned()
     }
 
     fn timezone(&mut self, (name, raw): (&'static str, Option<String>), default: Tz) -> Tz {

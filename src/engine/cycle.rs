@@ -182,6 +182,8 @@ impl CycleReport {
 pub struct Controls {
     pub paused: bool,
     pub manual_kill: bool,
+    /// The live feed has been silent for `data.stale_after_ms`.
+    pub feed_stale: bool,
 }
 
 /// The engine's trading state and one cycle's logic.
@@ -257,6 +259,7 @@ impl CycleEngine {
         self.controls = controls;
         self.guardrails.set_paused(controls.paused);
         self.guardrails.set_manual_kill(controls.manual_kill);
+        self.guardrails.set_feed_stale(controls.feed_stale);
     }
 
     /// The operator controls in force.

@@ -401,6 +401,7 @@ code_table!(reason_code, reason_from, Reason {
     InvalidQuantity => 43,
     ConfigError => 44,
     InvalidHorizon => 45,
+    FeedStale => 46,
 });
 
 /// The bits every NaN is written as.

@@ -224,6 +224,7 @@ pub struct Guardrails {
     peak_value: f64,
     kill: Option<Kill>,
     manual_kill: bool,
+    feed_stale: bool,
     paused: bool,
     /// Whether the last checked PV was a positive finite number.
     equity_ok: bool,
@@ -254,6 +255,7 @@ impl Guardrails {
             peak_value: 0.0,
             kill: None,
             manual_kill: false,
+            feed_stale: false,
             paused: false,
             equity_ok: true,
             events: VecDeque::with_capacity(event_capacity),
@@ -284,6 +286,12 @@ impl Guardrails {
         self.manual_kill = active;
     }
 
+    /// Set or clear the stale-feed halt (HALTED for entries while market
+    /// data has stopped).
+    pub fn set_feed_stale(&mut self, stale: bool) {
+        self.feed_stale = stale;
+    }
+
     /// Set or reset the operator pause (state PAUSED).
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
@@ -301,6 +309,8 @@ impl Guardrails {
             Some(k.reason)
         } else if self.manual_kill {
             Some(Reason::ManualKill)
+        } else if self.feed_stale {
+            Some(Reason::FeedStale)
         } else if !self.equity_ok {
             Some(Reason::NonPositiveEquity)
         } else {

@@ -24,6 +24,9 @@ pub enum FeedMsg {
     /// when the feed thread handed it over (for live feeds: when its frame
     /// left the socket).
     Event { event: MarketEvent, stamp: u64 },
+    /// A live feed went silent for `data.stale_after_ms` (`true`) or data
+    /// flows again (`false`).
+    Stale(bool),
     /// The feed has nothing more.
     End,
 }
@@ -232,7 +235,7 @@ mod tests {
     fn time_of(m: FeedMsg) -> u64 {
         match m {
             FeedMsg::Event { stamp, .. } => stamp,
-            FeedMsg::End => u64::MAX,
+            FeedMsg::Stale(_) | FeedMsg::End => u64::MAX,
         }
     }
 

@@ -36,9 +36,11 @@ use crate::control::ControlReceiver;
 use crate::engine::core::Engine;
 use crate::engine::cycle::{OrderOutcome, OrderRequest, OrderRouter};
 use crate::engine::state::EngineState;
+use crate::feed::alpaca::{AlpacaDecoder, AlpacaMessage, DecodeCounters};
 use crate::feed::event::MarketEvent;
 use crate::feed::replay::{Pacer, ReplayFeed, ReplayStats};
 use crate::feed::sim::MarketSim;
+use crate::feed::ws::{WsCounters, WsError, WsEvent, WsFeed};
 use crate::journal::{ControlCommand, JournalReader, JournalRecord, JournalWriter, TradeLog};
 use crate::market::state::MarketCounters;
 use crate::telemetry::{clock, LatencyRecorder, Metric};
@@ -55,6 +57,71 @@ pub enum FeedSource {
         feed: Box<ReplayFeed>,
         pacer: Option<Pacer>,
     },
+    /// A live websocket stream (Alpaca v2 protocol).
+    Ws(Box<WsSource>),
+}
+
+/// A websocket client and the decoder of its frames.
+pub struct WsSource {
+    pub feed: WsFeed,
+    pub decoder: AlpacaDecoder,
+}
+
+/// Why a websocket feed cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum WsSetupError {
+    #[error("market-data credentials: {0}")]
+    Credentials(#[from] crate::feed::ws::CredentialsError),
+    #[error("websocket feed: {0}")]
+    Client(#[from] WsError),
+    #[error("websocket decoder: {0}")]
+    Decoder(#[from] crate::feed::alpaca::AlpacaSetupError),
+}
+
+impl WsSource {
+    /// The websocket feed of `config` (`data.ws_*`, `data.stale_after_ms`)
+    /// for `symbols`, at `url` or the configured one. Credentials come from
+    /// the configured secrets file, else the configured environment
+    /// variables; never from arguments. Connects on the feed thread's
+    /// first poll. Cold path.
+    pub fn from_config(
+        config: &EngineConfig,
+        symbols: &[String],
+        url: Option<&str>,
+    ) -> Result<WsSource, WsSetupError> {
+        use crate::feed::ws::{Channels, Credentials, Roots, WsOptions};
+        let d = &config.data;
+        let credentials = match &d.ws_secrets_file {
+            Some(path) => Credentials::from_file(path, &d.ws_key_env, &d.ws_secret_env)?,
+            None => Credentials::from_env(&d.ws_key_env, &d.ws_secret_env)?,
+        };
+        let url = url.map_or_else(|| d.ws_url(), str::to_owned);
+        let mut options = WsOptions::new(url, credentials, symbols.to_vec());
+        // Alpaca's bars are minute bars: subscribe to them only when the
+        // engine's bars are one minute; otherwise bars are built from quotes.
+        options.channels = Channels {
+            quotes: true,
+            trades: false,
+            bars: config.volatility.bar_minutes == 1,
+        };
+        options.stale_after = Duration::from_nanos(d.stale_after.0);
+        if let Some(pem) = &d.ws_roots_pem {
+            options.roots = Roots::Extra(pem.clone());
+        }
+        let feed = WsFeed::new(options)?;
+        let decoder = AlpacaDecoder::new(symbols, crate::feed::alpaca::AlpacaParams::default())?;
+        Ok(WsSource { feed, decoder })
+    }
+}
+
+/// What a websocket feed did (end of run).
+#[derive(Clone, Debug)]
+pub struct WsSummary {
+    pub counters: WsCounters,
+    pub decode: DecodeCounters,
+    /// Why the stream stopped for good, if it did (refused credentials,
+    /// gave up reconnecting).
+    pub error: Option<WsError>,
 }
 
 impl FeedSource {
@@ -65,6 +132,7 @@ impl FeedSource {
         let event = match self {
             FeedSource::Sim(sim) => sim.next_event().map(MarketEvent::from),
             FeedSource::Replay { feed, .. } => feed.next_event(),
+            FeedSource::Ws(_) => None,
         }?;
         latency.record(Metric::FeedDecode, clock::now_ns().saturating_sub(t0));
         if let FeedSource::Replay { pacer: Some(p), .. } = self {
@@ -78,7 +146,7 @@ impl FeedSource {
     pub fn input_id(&self) -> Option<String> {
         match self {
             FeedSource::Sim(sim) => Some(format!("sim {:?}", sim.params())),
-            FeedSource::Replay { pacer: Some(_), .. } => None,
+            FeedSource::Replay { pacer: Some(_), .. } | FeedSource::Ws(_) => None,
             FeedSource::Replay { feed, pacer: None } => {
                 let mut id = String::from("replay");
                 for (path, _) in feed.files() {
@@ -103,6 +171,7 @@ impl FeedSource {
             FeedSource::Replay { feed, .. } => feed
                 .files()
                 .any(|(_, layout)| layout == crate::feed::replay::Layout::Bars),
+            FeedSource::Ws(ws) => ws.feed.options().channels.bars,
         }
     }
 
@@ -110,7 +179,7 @@ impl FeedSource {
         match self {
             FeedSource::Sim(_) => FullPolicy::Wait,
             FeedSource::Replay { pacer: None, .. } => FullPolicy::Wait,
-            FeedSource::Replay { pacer: Some(_), .. } => FullPolicy::Conflate,
+            FeedSource::Replay { pacer: Some(_), .. } | FeedSource::Ws(_) => FullPolicy::Conflate,
         }
     }
 }
@@ -145,6 +214,8 @@ pub struct RunSummary {
     pub state: TradingState,
     pub market: MarketCounters,
     pub replay: Option<ReplayStats>,
+    /// The websocket feed's counters (websocket feeds).
+    pub ws: Option<WsSummary>,
     pub latency: LatencyRecorder,
     pub journal: JournalSummary,
     /// Records found in the journal at start.
@@ -522,6 +593,10 @@ pub fn run(
         .spawn(move || {
             let mut link = FeedLink::new(feed_tx, policy, n);
             let mut decode = LatencyRecorder::new();
+            let mut ws_summary = None;
+            if let FeedSource::Ws(ws) = &mut feed {
+                ws_summary = Some(ws_loop(ws, &mut link, &feed_stop, &mut decode));
+            }
             while !feed_stop.load(Ordering::Relaxed) && !link.is_abandoned() {
                 let Some(event) = feed.next(&mut decode) else {
                     break;
@@ -535,9 +610,9 @@ pub fn run(
             link.send(FeedMsg::End);
             let stats = match &feed {
                 FeedSource::Replay { feed, .. } => Some(feed.stats()),
-                FeedSource::Sim(_) => None,
+                FeedSource::Sim(_) | FeedSource::Ws(_) => None,
             };
-            (link.conflated, link.waits, stats, decode)
+            (link.conflated, link.waits, stats, decode, ws_summary)
         })
         .map_err(|e| RunError::StateDir {
             path: state_dir.clone(),
@@ -679,7 +754,7 @@ pub fn run(
         .join()
         .map_err(|_| RunError::Panicked("engine"))?;
     stop.store(true, Ordering::Relaxed);
-    let (conflated, feed_waits, replay, decode) =
+    let (conflated, feed_waits, replay, decode, ws) =
         feed_thread.join().map_err(|_| RunError::Panicked("feed"))?;
     let mut latency = latency;
     latency.merge(&decode);
@@ -722,6 +797,7 @@ pub fn run(
         state: cycle.guardrails().state(),
         market: *engine.market().counters(),
         replay,
+        ws,
         latency,
         journal,
         recovered_records,
@@ -821,6 +897,19 @@ fn engine_loop(
                     }
                 }
             }
+            Ok(FeedMsg::Stale(stale)) => {
+                let mut controls = engine.cycle().controls();
+                if controls.feed_stale != stale {
+                    controls.feed_stale = stale;
+                    engine.cycle_mut().set_controls(controls);
+                    let state = engine.cycle().guardrails().state();
+                    sink.journal.borrow_mut().record(JournalRecord::Kill {
+                        time: last_time,
+                        state,
+                        reason: Some(crate::types::Reason::FeedStale),
+                    });
+                }
+            }
             Ok(FeedMsg::End) => return (StopReason::FeedEnded, events),
             Err(_) => {
                 idle = idle.saturating_add(1);
@@ -833,6 +922,46 @@ fn engine_loop(
                 }
             }
         }
+    }
+}
+
+/// The feed thread's loop for a websocket stream: poll, decode each frame
+/// into events stamped with the frame's receive time, forward staleness;
+/// until stopped, the engine is gone, or the stream fails for good.
+fn ws_loop(
+    ws: &mut WsSource,
+    link: &mut FeedLink,
+    stop: &AtomicBool,
+    decode: &mut LatencyRecorder,
+) -> WsSummary {
+    let WsSource { feed, decoder } = ws;
+    let mut error = None;
+    while !stop.load(Ordering::Relaxed) && !link.is_abandoned() {
+        let mut handler = |event: WsEvent<'_>| match event {
+            WsEvent::Data(frame) => {
+                let stamp = frame.received_ns;
+                let _ = decoder.decode(frame.payload, Nanos(stamp), &mut |m| {
+                    if let AlpacaMessage::Event(event) = m {
+                        link.send(FeedMsg::Event { event, stamp });
+                    }
+                });
+                decode.record(Metric::FeedDecode, clock::now_ns().saturating_sub(stamp));
+            }
+            WsEvent::Stale => link.send(FeedMsg::Stale(true)),
+            WsEvent::Fresh => link.send(FeedMsg::Stale(false)),
+            WsEvent::Streaming { .. } | WsEvent::Disconnected(_) => {}
+        };
+        if let Err(e) = feed.poll(Duration::from_millis(20), &mut handler) {
+            log::error!("market data: {e}");
+            error = Some(e);
+            break;
+        }
+    }
+    feed.close();
+    WsSummary {
+        counters: feed.counters(),
+        decode: decoder.counters(),
+        error,
     }
 }
 

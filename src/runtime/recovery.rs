@@ -391,12 +391,14 @@ pub fn resume(
         image.cycle_count = image.cycle_count.max(c);
     }
     for (state, reason, time) in kills {
+        // Guardrail kills and their clearing; other halts (manual kill,
+        // stale feed, equity) are not guardrail state.
         let event = match (state, reason) {
-            (TradingState::Halted, Some(r)) if r != Reason::NonPositiveEquity => {
+            (TradingState::Halted, Some(r @ (Reason::DailyLoss | Reason::Drawdown))) => {
                 GuardrailEvent::Triggered { reason: r, time }
             }
-            (TradingState::Halted, _) => continue,
-            _ => GuardrailEvent::Cleared { time },
+            (_, None) => GuardrailEvent::Cleared { time },
+            _ => continue,
         };
         image.guardrails.apply_event(event);
     }
@@ -576,7 +578,8 @@ mod tests {
             controls_from(&recs),
             Controls {
                 paused: false,
-                manual_kill: true
+                manual_kill: true,
+                feed_stale: false,
             }
         );
         let mut c = controls_from(&recs);

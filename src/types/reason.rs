@@ -78,6 +78,7 @@ reasons! {
     DailyLoss => "daily_loss", "daily loss limit breached";
     Drawdown => "drawdown", "drawdown limit breached";
     ManualKill => "manual_kill", "operator kill switch";
+    FeedStale => "feed_stale", "market data stopped (data.stale_after_ms): entries halted until it flows again";
     NonPositiveEquity => "non_positive_equity", "portfolio value is not positive";
     KillSwitchTriggered => "kill_switch_triggered", "kill switch triggered";
     KillSwitchCleared => "kill_switch_cleared", "kill switch cleared on a new trading date";

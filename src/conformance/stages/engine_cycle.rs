@@ -110,6 +110,7 @@ pub fn run(input: &Value) -> Result<Value, CaseError> {
         engine.set_controls(Controls {
             paused: flag("paused"),
             manual_kill: flag("kill_switch_active"),
+            feed_stale: false,
         });
         engine.run_cycle(t, &ids, &market, &mut router, &mut ());
         out.push(render(
