@@ -27,6 +27,9 @@ pub struct Stamps {
     pub wire: Cell<u64>,
     /// When the current cycle started (inference start).
     pub cycle: Cell<u64>,
+    /// Time the current cycle spent waiting for broker replies (paper
+    /// fills happen inside the cycle): not part of the decision itself.
+    pub broker_wait: Cell<u64>,
 }
 
 /// The engine thread's latency recorder and clock.
@@ -90,10 +93,12 @@ impl Stopwatch for EngineClock {
     #[inline]
     fn cycle(&mut self, ns: u64, decisions: usize) {
         self.latency.record(Metric::Cycle, ns);
-        if decisions == 1 {
-            self.latency.record(Metric::Decision, ns);
-        } else if decisions > 1 {
-            self.latency.record(Metric::Decision, ns / decisions as u64);
+        // The decision: the cycle's own work per symbol, without the time
+        // spent waiting for the broker's replies.
+        let own = ns.saturating_sub(self.stamps.broker_wait.replace(0));
+        if decisions > 0 {
+            self.latency
+                .record(Metric::Decision, own / decisions as u64);
         }
         self.stamps.cycle.set(0);
     }
@@ -202,6 +207,14 @@ pub struct ThreadRouter {
 }
 
 impl ThreadRouter {
+    /// Add the wait since `sent` to the cycle's broker wait.
+    #[inline]
+    fn note_wait(&self, sent: u64) {
+        let waited = clock::now_ns().saturating_sub(sent);
+        let w = &self.stamps.broker_wait;
+        w.set(w.get().saturating_add(waited));
+    }
+
     /// Send `msg` to the broker thread and wake it (never drops; counts
     /// waits on a full link). `unpark` is a flag swap, plus one futex wake
     /// only when the thread is parked: no allocation, no blocking.
@@ -263,6 +276,7 @@ impl OrderRouter for ThreadRouter {
                         .record(Metric::OrderToAck, stamp.saturating_sub(sent));
                     self.latency
                         .record(Metric::OrderToFill, stamp.saturating_sub(sent));
+                    self.note_wait(sent);
                     self.journal.borrow_mut().record(JournalRecord::Fill {
                         client_order_id,
                         broker_order_id: fill.order_id,
@@ -282,6 +296,7 @@ impl OrderRouter for ThreadRouter {
                 }) if client_order_id == order.client_order_id => {
                     self.latency
                         .record(Metric::OrderToAck, stamp.saturating_sub(sent));
+                    self.note_wait(sent);
                     self.journal.borrow_mut().record(JournalRecord::Reject {
                         client_order_id,
                         time: order.time,
@@ -306,6 +321,7 @@ impl OrderRouter for ThreadRouter {
                             || clock::now_ns().saturating_sub(sent) > REPLY_BUDGET_NS)
                     {
                         self.timeouts += 1;
+                        self.note_wait(sent);
                         return OrderOutcome::Pending;
                     }
                 }

@@ -301,39 +301,16 @@ fn read_journal(dir: &Path) -> Result<Vec<JournalRecord>, RunError> {
 fn outcomes(records: &[JournalRecord]) -> HashMap<u64, Known> {
     let mut out = HashMap::new();
     for rec in records {
-        match *rec {
-            JournalRecord::Fill {
-                client_order_id,
-                broker_order_id,
-                symbol,
-                side,
-                qty,
-                price,
-                fee,
-                ..
-            } => {
-                let q = qty.as_f64();
-                out.insert(
-                    client_order_id,
-                    Known::Filled(Fill {
-                        order_id: broker_order_id,
-                        symbol,
-                        side,
-                        qty: q,
-                        price,
-                        notional: q * price,
-                        fee,
-                    }),
-                );
-            }
-            JournalRecord::Reject {
-                client_order_id,
-                reason,
-                ..
-            } => {
-                out.insert(client_order_id, Known::Rejected(reason));
-            }
-            _ => {}
+        if let Some((id, fill)) = recovery::fill_of(rec) {
+            out.insert(id, Known::Filled(fill));
+        }
+        if let JournalRecord::Reject {
+            client_order_id,
+            reason,
+            ..
+        } = *rec
+        {
+            out.insert(client_order_id, Known::Rejected(reason));
         }
     }
     out

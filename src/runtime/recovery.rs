@@ -335,26 +335,13 @@ pub fn resume(
             }
             JournalRecord::Fill {
                 client_order_id,
-                broker_order_id,
                 time,
-                symbol,
-                side,
-                qty,
-                price,
-                fee,
+                ..
             } => {
-                let q = qty.as_f64();
-                let fill = Fill {
-                    order_id: broker_order_id,
-                    symbol,
-                    side,
-                    qty: q,
-                    price,
-                    notional: q * price,
-                    fee,
-                };
-                let horizon = horizon_of.get(&client_order_id).copied().flatten();
-                engine.apply_fill(&fill, horizon, time);
+                if let Some((_, fill)) = fill_of(rec) {
+                    let horizon = horizon_of.get(&client_order_id).copied().flatten();
+                    engine.apply_fill(&fill, horizon, time);
+                }
                 outcome.insert(client_order_id, true);
                 resumed.tail_fills += 1;
             }
@@ -409,6 +396,36 @@ pub fn resume(
     image.journal_seq = records.len() as u64;
     resumed.state = image;
     Ok(())
+}
+
+/// A journaled fill as the broker reported it: (client order id, fill).
+pub fn fill_of(rec: &JournalRecord) -> Option<(u64, Fill)> {
+    let JournalRecord::Fill {
+        client_order_id,
+        broker_order_id,
+        symbol,
+        side,
+        qty,
+        price,
+        fee,
+        ..
+    } = *rec
+    else {
+        return None;
+    };
+    let q = qty.as_f64();
+    Some((
+        client_order_id,
+        Fill {
+            order_id: broker_order_id,
+            symbol,
+            side,
+            qty: q,
+            price,
+            notional: q * price,
+            fee,
+        },
+    ))
 }
 
 /// The operator controls in force after `records`: the last pause/resume

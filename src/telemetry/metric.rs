@@ -28,7 +28,8 @@ pub enum Metric {
     Size,
     /// Risk validation of one order.
     Risk,
-    /// The whole decision of one symbol, features to risk.
+    /// The whole decision of one symbol, features to risk: a cycle's own
+    /// time (broker reply waits excluded) over its decisions.
     Decision,
     /// One whole cycle: every symbol decided and normalised together.
     Cycle,
