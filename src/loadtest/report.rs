@@ -70,7 +70,7 @@ impl BenchReport {
         );
         let _ = writeln!(
             out,
-            "{:>8} {:>10} {:>11} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}  {}",
+            "{:>8} {:>10} {:>11} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10}  kept up",
             "rate",
             "sent/s",
             "events/s",
@@ -80,8 +80,7 @@ impl BenchReport {
             "w→o p99",
             "w→o p99.9",
             "w→o max",
-            "queue p99",
-            "kept up"
+            "queue p99"
         );
         for r in &self.rates {
             let w = r.latency.metric(Metric::WireToOrder).and_then(|m| m.stats);
