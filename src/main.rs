@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli_bench;
 mod cli_run;
 
 use live_trading::config::{self, EngineConfig, Symbols};
@@ -68,6 +69,12 @@ enum Command {
     Models {
         #[command(subcommand)]
         command: ModelsCommand,
+    },
+    /// Benchmarks: `bench latency`, the end-to-end latency benchmark over
+    /// a loopback websocket.
+    Bench {
+        #[command(subcommand)]
+        command: cli_bench::BenchCommand,
     },
     /// The seeded market simulator.
     Sim {
@@ -156,6 +163,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(args) => cli_run::run(*args),
         Command::Backtest(args) => cli_run::backtest(*args),
+        Command::Bench { command } => cli_bench::run(command),
         Command::Control { command, state_dir } => cli_run::control(&command, &state_dir),
         Command::Conformance { files, quiet } => run_conformance(&files, quiet),
         Command::Config {
