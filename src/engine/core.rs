@@ -50,8 +50,14 @@ impl CycleSink for () {
 /// [`StageProbe`], inside each decision); the engine loop supplies a real
 /// clock, tests and vectors supply `()`.
 pub trait Stopwatch: StageProbe {
-    /// A monotonic reading in nanoseconds.
+    /// A monotonic reading in nanoseconds; the first one after a cycle
+    /// marks the inference start (see [`Stopwatch::read`]).
     fn now(&mut self) -> u64;
+    /// A monotonic reading that marks nothing (timing work between
+    /// cycles, such as feature updates).
+    fn read(&mut self) -> u64 {
+        self.now()
+    }
     /// Predict took `ns` for one symbol.
     fn predict(&mut self, ns: u64);
     /// Updating one symbol's features with a closed bar took `ns`.
@@ -387,10 +393,10 @@ fn on_bar(
     let (Some(f), Some(m)) = (features.get_mut(i), symbol_models.get_mut(i)) else {
         return;
     };
-    let t0 = clock.now();
+    let t0 = clock.read();
     f.push_bar(bar.open, bar.high, bar.low, bar.close, bar.volume);
     predictors.on_bar(m, f, bar);
-    let t1 = clock.now();
+    let t1 = clock.read();
     clock.features(t1.saturating_sub(t0));
     if let Some(d) = dirty.get_mut(i) {
         *d = true;

@@ -86,6 +86,11 @@ impl Stopwatch for EngineClock {
     }
 
     #[inline]
+    fn read(&mut self) -> u64 {
+        clock::now_ns()
+    }
+
+    #[inline]
     fn features(&mut self, ns: u64) {
         self.latency.record(Metric::Features, ns);
     }
