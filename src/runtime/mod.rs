@@ -418,18 +418,15 @@ fn start_up(
     let restore = |e: crate::engine::state::StateError| {
         RunError::Recovery(recovery::RecoveryError::Tail(e.to_string()))
     };
+    // A fresh start and a resume begin a new session (a re-run keeps its own).
+    let mut new_session = None;
     let (report, from) = match mode {
         recovery::StartMode::Fresh => {
-            recovery::write_session(
-                state_dir,
-                &recovery::Session {
-                    input: identity,
-                    base_seq: 0,
-                    base: None,
-                },
-                symbols,
-                horizons,
-            )?;
+            new_session = Some(recovery::Session {
+                input: identity,
+                base_seq: 0,
+                base: None,
+            });
             (StartReport::Fresh, 0)
         }
         recovery::StartMode::Rerun { base_seq, base } => {
@@ -447,16 +444,11 @@ fn start_up(
         }
         recovery::StartMode::Resume(mut resumed) => {
             recovery::resume(engine.cycle_mut(), &mut resumed, records)?;
-            recovery::write_session(
-                state_dir,
-                &recovery::Session {
-                    input: identity,
-                    base_seq: records.len() as u64,
-                    base: Some(resumed.state.clone()),
-                },
-                symbols,
-                horizons,
-            )?;
+            new_session = Some(recovery::Session {
+                input: identity,
+                base_seq: records.len() as u64,
+                base: Some(resumed.state.clone()),
+            });
             let st = &resumed.state;
             (
                 StartReport::Resume {
@@ -472,6 +464,9 @@ fn start_up(
             )
         }
     };
+    if let Some(session) = &new_session {
+        recovery::write_session(state_dir, session, symbols, horizons)?;
+    }
     // The broker starts from the engine's book; its explicit position
     // report must then agree with the book (SPEC §18.4: with the paper
     // broker the engine state is the broker state).
