@@ -14,7 +14,6 @@ use clap::{Args, Subcommand};
 use live_trading::config::{self, EngineConfig, Symbols};
 use live_trading::feed::ws::server::Rate;
 use live_trading::loadtest::{self, BenchParams};
-use live_trading::models::artifact::{self, ModelPlan, PlanSettings};
 
 /// Exit code when the benchmark could not run.
 const BENCH_ERROR_EXIT: u8 = 2;
@@ -95,19 +94,9 @@ fn latency(args: LatencyArgs) -> ExitCode {
             return fail("--symbols is invalid");
         }
     };
-    let root = match artifact::resolve_run(
-        &args.run_root,
-        PathBuf::from(artifact::DEFAULT_RESULTS_DIR).as_path(),
-    ) {
-        Ok(r) => r,
+    let (root, plan) = match crate::cli_run::load_plan(&args.run_root, None, &config) {
+        Ok(loaded) => loaded,
         Err(e) => return fail(e),
-    };
-    let plan = match ModelPlan::load(&root, &PlanSettings::from_config(&config)) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return fail(format!("the model run {} cannot be loaded", root.display()));
-        }
     };
     let params = BenchParams {
         rates: args.rates,

@@ -97,6 +97,30 @@ pub struct RunArgs {
     quiet: bool,
 }
 
+/// Resolve the model run (`run_id` under `run_root`'s results, or the
+/// newest run there) and load its plan. The error says which run failed and
+/// why (the model loader's own message first).
+pub(crate) fn load_plan(
+    run_root: &Path,
+    run_id: Option<&str>,
+    config: &EngineConfig,
+) -> Result<(PathBuf, ModelPlan), String> {
+    let root = match run_id {
+        Some(id) => {
+            artifact::resolve_run(Path::new(id), &run_root.join(artifact::DEFAULT_RESULTS_DIR))
+        }
+        None => artifact::resolve_run(run_root, Path::new(artifact::DEFAULT_RESULTS_DIR)),
+    }
+    .map_err(|e| e.to_string())?;
+    match ModelPlan::load(&root, &PlanSettings::from_config(config)) {
+        Ok(plan) => Ok((root, plan)),
+        Err(e) => Err(format!(
+            "{e}\nthe model run {} cannot be loaded",
+            root.display()
+        )),
+    }
+}
+
 fn fail(message: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {message}");
     ExitCode::from(RUN_ERROR_EXIT)
@@ -124,23 +148,9 @@ pub fn run(args: RunArgs) -> ExitCode {
         }
         other => return fail(format!("--broker {other}: expected paper or ibkr")),
     }
-    let root = match &args.run_id {
-        Some(id) => artifact::resolve_run(
-            Path::new(id),
-            &args.run_root.join(artifact::DEFAULT_RESULTS_DIR),
-        ),
-        None => artifact::resolve_run(&args.run_root, Path::new(artifact::DEFAULT_RESULTS_DIR)),
-    };
-    let root = match root {
-        Ok(r) => r,
+    let (root, plan) = match load_plan(&args.run_root, args.run_id.as_deref(), &config) {
+        Ok(loaded) => loaded,
         Err(e) => return fail(e),
-    };
-    let plan = match ModelPlan::load(&root, &PlanSettings::from_config(&config)) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return fail(format!("the model run {} cannot be loaded", root.display()));
-        }
     };
     let feed = match open_feed(&args, &config, &symbols) {
         Ok(f) => f,
@@ -534,17 +544,9 @@ pub fn backtest(args: BacktestArgs) -> ExitCode {
         }
         config.risk.quote_age_max = Nanos((ms * 1e6) as u64);
     }
-    let root = match artifact::resolve_run(&args.run_root, Path::new(artifact::DEFAULT_RESULTS_DIR))
-    {
-        Ok(r) => r,
+    let (_, plan) = match load_plan(&args.run_root, None, &config) {
+        Ok(loaded) => loaded,
         Err(e) => return fail(e),
-    };
-    let plan = match ModelPlan::load(&root, &PlanSettings::from_config(&config)) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("{e}");
-            return fail(format!("the model run {} cannot be loaded", root.display()));
-        }
     };
     let feed = if args.feed == "sim" {
         BacktestFeed::Sim {
