@@ -28,7 +28,7 @@
 //! 401 / 402 / 406, or max_attempts consecutive failures ──► Failed (poll returns the error)
 //! ```
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +42,10 @@ use tungstenite::{Message, WebSocket};
 
 use super::backoff::{Backoff, BackoffOptions};
 use super::credentials::Credentials;
+use super::transport;
+
+/// The stream under the websocket.
+type Transport = transport::Transport<rustls::ClientConnection, TcpStream>;
 use super::tls::{self, Roots, TlsError};
 use crate::telemetry::clock::now_ns;
 
@@ -352,46 +356,6 @@ struct Control {
     code: Option<u16>,
 }
 
-/// The byte stream under the websocket: plain TCP or rustls over TCP.
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Transport {
-    fn tcp(&mut self) -> &mut TcpStream {
-        match self {
-            Transport::Plain(s) => s,
-            Transport::Tls(s) => &mut s.sock,
-        }
-    }
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.read(buf),
-            Transport::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.write(buf),
-            Transport::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(s) => s.flush(),
-            Transport::Tls(s) => s.flush(),
-        }
-    }
-}
-
 /// Session set-up stage of an open websocket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
@@ -603,7 +567,7 @@ impl WsFeed {
         if let Phase::Open { mut ws, .. } = std::mem::replace(&mut self.phase, Phase::Failed) {
             let _ = ws.close(None);
             let _ = ws.flush();
-            let _ = self.poll.registry().deregister(ws.get_mut().tcp());
+            let _ = self.poll.registry().deregister(ws.get_mut().tcp_mut());
         }
     }
 
@@ -824,7 +788,12 @@ impl WsFeed {
             Ok(r) => r,
             Err(_) => {
                 return (
-                    self.disconnect(Some(transport.tcp()), Disconnect::Handshake, now, handler),
+                    self.disconnect(
+                        Some(transport.tcp_mut()),
+                        Disconnect::Handshake,
+                        now,
+                        handler,
+                    ),
                     false,
                 )
             }
@@ -866,7 +835,7 @@ impl WsFeed {
             Err(HandshakeError::Interrupted(mut mid)) => {
                 if now >= deadline_ns {
                     let reason = Disconnect::Timeout(ConnState::Handshaking);
-                    let tcp = mid.get_mut().get_mut().tcp();
+                    let tcp = mid.get_mut().get_mut().tcp_mut();
                     (self.disconnect(Some(tcp), reason, now, handler), false)
                 } else {
                     (
@@ -919,7 +888,12 @@ impl WsFeed {
                         ) => Disconnect::Closed,
                         _ => Disconnect::Protocol,
                     };
-                    return self.disconnect(Some(ws.get_mut().tcp()), reason, now_ns(), handler);
+                    return self.disconnect(
+                        Some(ws.get_mut().tcp_mut()),
+                        reason,
+                        now_ns(),
+                        handler,
+                    );
                 }
             };
             let received_ns = now_ns();
@@ -940,7 +914,7 @@ impl WsFeed {
                 Message::Close(_) => {
                     let _ = ws.flush();
                     return self.disconnect(
-                        Some(ws.get_mut().tcp()),
+                        Some(ws.get_mut().tcp_mut()),
                         Disconnect::Closed,
                         received_ns,
                         handler,
@@ -977,12 +951,17 @@ impl WsFeed {
             match next {
                 Next::Continue => {}
                 Next::Drop(reason) => {
-                    return self.disconnect(Some(ws.get_mut().tcp()), reason, received_ns, handler)
+                    return self.disconnect(
+                        Some(ws.get_mut().tcp_mut()),
+                        reason,
+                        received_ns,
+                        handler,
+                    )
                 }
                 Next::Fatal(err) => {
                     let _ = ws.close(None);
                     let _ = ws.flush();
-                    let _ = self.poll.registry().deregister(ws.get_mut().tcp());
+                    let _ = self.poll.registry().deregister(ws.get_mut().tcp_mut());
                     self.fail(err);
                     return Phase::Failed;
                 }
@@ -995,13 +974,13 @@ impl WsFeed {
             } else {
                 ConnState::Authenticating
             });
-            return self.disconnect(Some(ws.get_mut().tcp()), reason, now, handler);
+            return self.disconnect(Some(ws.get_mut().tcp_mut()), reason, now, handler);
         }
         if stage == Stage::Streaming {
             match self.ping_sent_ns {
                 Some(sent) if now.saturating_sub(sent) >= nanos(self.options.pong_timeout) => {
                     return self.disconnect(
-                        Some(ws.get_mut().tcp()),
+                        Some(ws.get_mut().tcp_mut()),
                         Disconnect::PongTimeout,
                         now,
                         handler,
@@ -1016,7 +995,7 @@ impl WsFeed {
                         }
                         Err(_) => {
                             return self.disconnect(
-                                Some(ws.get_mut().tcp()),
+                                Some(ws.get_mut().tcp_mut()),
                                 Disconnect::Protocol,
                                 now,
                                 handler,
@@ -1034,14 +1013,19 @@ impl WsFeed {
             Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(tungstenite::Error::Io(e)) => {
                 return self.disconnect(
-                    Some(ws.get_mut().tcp()),
+                    Some(ws.get_mut().tcp_mut()),
                     Disconnect::Io(e.kind()),
                     now,
                     handler,
                 )
             }
             Err(_) => {
-                return self.disconnect(Some(ws.get_mut().tcp()), Disconnect::Closed, now, handler)
+                return self.disconnect(
+                    Some(ws.get_mut().tcp_mut()),
+                    Disconnect::Closed,
+                    now,
+                    handler,
+                )
             }
         }
         Phase::Open {

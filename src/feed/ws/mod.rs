@@ -35,6 +35,7 @@ pub mod client;
 pub mod credentials;
 pub mod server;
 pub mod tls;
+mod transport;
 
 pub use backoff::{Backoff, BackoffOptions};
 pub use client::{

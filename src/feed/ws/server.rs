@@ -70,7 +70,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -81,6 +81,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tungstenite::{Message, WebSocket};
 
 use super::client::error_text;
+use super::transport;
+
+/// The stream under the websocket.
+type Transport = transport::Transport<rustls::ServerConnection, TcpStream>;
 use super::tls::{self, TlsError};
 use crate::feed::event::MarketEvent;
 use crate::feed::replay::{ReplayError, ReplayFeed, ReplayParams};
@@ -364,46 +368,6 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 log::warn!("feed-server: accept: {e}");
                 std::thread::sleep(Duration::from_millis(50));
             }
-        }
-    }
-}
-
-/// Plain TCP or rustls over TCP.
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
-}
-
-impl Transport {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Transport::Plain(s) => s,
-            Transport::Tls(s) => &s.sock,
-        }
-    }
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.read(buf),
-            Transport::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain(s) => s.write(buf),
-            Transport::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Transport::Plain(s) => s.flush(),
-            Transport::Tls(s) => s.flush(),
         }
     }
 }
