@@ -429,19 +429,7 @@ fn a_journal_tail_past_the_snapshot_is_applied_exactly() {
         None,
     )
     .unwrap();
-    match &s.start {
-        StartReport::Resume {
-            image,
-            tail_fills,
-            cash,
-            ..
-        } => {
-            assert_eq!(*image, ImageSource::Snapshot);
-            assert_eq!(*tail_fills, fills_after);
-            assert_eq!(cash.to_bits(), full.cash.to_bits());
-        }
-        other => panic!("expected a resume, got {other:?}"),
-    }
+    assert_resumed(&s.start, ImageSource::Snapshot, fills_after, full.cash);
     // Without any snapshot: the configured start plus the whole journal.
     let dir2 = temp_dir("run-tail-none");
     let full2 = run(
@@ -461,16 +449,22 @@ fn a_journal_tail_past_the_snapshot_is_applied_exactly() {
         None,
     )
     .unwrap();
-    match &s.start {
+    assert_resumed(&s.start, ImageSource::Start, full2.fills, full2.cash);
+}
+
+/// `start` is a resume from `image` that applied `fills` journaled fills
+/// and arrived at exactly `cash`.
+fn assert_resumed(start: &StartReport, image: ImageSource, fills: u64, cash: f64) {
+    match start {
         StartReport::Resume {
-            image,
+            image: seen,
             tail_fills,
-            cash,
+            cash: got,
             ..
         } => {
-            assert_eq!(*image, ImageSource::Start);
-            assert_eq!(*tail_fills, full2.fills);
-            assert_eq!(cash.to_bits(), full2.cash.to_bits());
+            assert_eq!(*seen, image);
+            assert_eq!(*tail_fills, fills);
+            assert_eq!(got.to_bits(), cash.to_bits());
         }
         other => panic!("expected a resume, got {other:?}"),
     }
