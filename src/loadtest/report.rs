@@ -16,8 +16,9 @@ use serde_json::{json, Value};
 
 use super::{RateResult, KEPT_UP_RULE};
 use crate::telemetry::files::{write_file, WriteError};
-use crate::telemetry::report::{fmt_ns, MAX_NINES};
-use crate::telemetry::svg::{color, Anchor, LinearScale, LogScale, Stroke, Svg};
+use crate::telemetry::plot::{nines_chart, Chart, Curve};
+use crate::telemetry::report::fmt_ns;
+use crate::telemetry::svg::color;
 use crate::telemetry::Metric;
 
 /// Everything the benchmark measured.
@@ -204,92 +205,41 @@ impl BenchReport {
     /// Wire→order percentile curves, one polyline per rate with samples:
     /// x the percentile on a "nines" scale, y the latency on a log scale.
     pub fn to_svg(&self) -> String {
-        const WIDTH: f64 = 960.0;
-        const HEIGHT: f64 = 540.0;
-        const LEFT: f64 = 90.0;
-        const RIGHT: f64 = WIDTH - 250.0;
-        const TOP: f64 = 50.0;
-        const BOTTOM: f64 = HEIGHT - 70.0;
-        const GRID: &str = "#dddddd";
-        const AXIS: &str = "#333333";
-        const NINES: [&str; 5] = ["0", "90", "99", "99.9", "99.99"];
-        let title = "Wire → order latency percentiles per rate (quote trigger, loopback websocket)";
-        let mut svg = Svg::new(WIDTH, HEIGHT, title);
-        svg.text(LEFT, 28.0, Anchor::Start, 16.0, title);
-        let curves: Vec<(&RateResult, &[crate::telemetry::report::CurvePoint])> = self
+        let curves: Vec<Curve<'_>> = self
             .rates
             .iter()
             .filter_map(|r| {
-                r.latency
-                    .metric(Metric::WireToOrder)
-                    .filter(|m| !m.curve.is_empty())
-                    .map(|m| (r, m.curve.as_slice()))
+                let m = r.latency.metric(Metric::WireToOrder)?;
+                Some((r, m))
+            })
+            .enumerate()
+            .map(|(i, (r, m))| {
+                let mut legend = vec![match r.rate {
+                    crate::feed::ws::server::Rate::PerSecond(_) => format!("{} msg/s", r.label()),
+                    _ => format!("max ({:.0} ev/s)", r.events_per_sec()),
+                }];
+                if let Some(p) = m.stats {
+                    legend.push(format!(
+                        "p50 {} p99 {}{}",
+                        fmt_ns(p.p50),
+                        fmt_ns(p.p99),
+                        if r.kept_up() { "" } else { " (not kept up)" }
+                    ));
+                }
+                Curve {
+                    id: format!("rate {}", r.label()),
+                    color: color(i),
+                    points: &m.curve,
+                    legend,
+                }
             })
             .collect();
-        let all = || curves.iter().flat_map(|(_, c)| c.iter()).map(|p| p.nanos);
-        let lo = all().min().unwrap_or(1);
-        let hi = all().max().unwrap_or(1_000);
-        let x = LinearScale::new(0.0, MAX_NINES, LEFT, RIGHT);
-        let y = LogScale::covering(lo as f64, hi as f64, BOTTOM, TOP);
-        for (i, label) in NINES.iter().enumerate() {
-            let px = x.map(i as f64);
-            svg.line((px, TOP), (px, BOTTOM), Stroke::solid(GRID, 1.0));
-            svg.text(px, BOTTOM + 18.0, Anchor::Middle, 12.0, label);
-        }
-        for d in y.decades() {
-            let py = y.map(10f64.powi(d));
-            svg.line((LEFT, py), (RIGHT, py), Stroke::solid(GRID, 1.0));
-            svg.text(LEFT - 8.0, py + 4.0, Anchor::End, 12.0, &decade_label(d));
-        }
-        svg.rect(LEFT, TOP, RIGHT - LEFT, BOTTOM - TOP, "none", AXIS);
-        svg.text(
-            (LEFT + RIGHT) / 2.0,
-            HEIGHT - 25.0,
-            Anchor::Middle,
-            13.0,
-            "percentile (%)",
-        );
-        svg.vertical_text(24.0, (TOP + BOTTOM) / 2.0, 13.0, "wire → order (log scale)");
-        if curves.is_empty() {
-            svg.text(
-                (LEFT + RIGHT) / 2.0,
-                (TOP + BOTTOM) / 2.0,
-                Anchor::Middle,
-                14.0,
-                "no order was sent: no wire → order sample",
-            );
-        }
-        let legend_x = RIGHT + 20.0;
-        for (i, (r, curve)) in curves.iter().enumerate() {
-            let c = color(i);
-            let pts: Vec<(f64, f64)> = curve
-                .iter()
-                .map(|p| (x.map(p.nines), y.map(p.nanos as f64)))
-                .collect();
-            svg.polyline(&pts, c, 1.8, &format!("rate {}", r.label()));
-            let ly = TOP + 8.0 + 34.0 * i as f64;
-            svg.line(
-                (legend_x, ly - 4.0),
-                (legend_x + 22.0, ly - 4.0),
-                Stroke::solid(c, 2.5),
-            );
-            let head = match r.rate {
-                crate::feed::ws::server::Rate::PerSecond(_) => format!("{} msg/s", r.label()),
-                _ => format!("max ({:.0} ev/s)", r.events_per_sec()),
-            };
-            svg.text(legend_x + 28.0, ly, Anchor::Start, 11.0, &head);
-            let stats = r.latency.metric(Metric::WireToOrder).and_then(|m| m.stats);
-            if let Some(p) = stats {
-                let line = format!(
-                    "p50 {} p99 {}{}",
-                    fmt_ns(p.p50),
-                    fmt_ns(p.p99),
-                    if r.kept_up() { "" } else { " (not kept up)" }
-                );
-                svg.text(legend_x + 28.0, ly + 14.0, Anchor::Start, 10.0, &line);
-            }
-        }
-        svg.finish()
+        nines_chart(&Chart {
+            title: "Wire → order latency percentiles per rate (quote trigger, loopback websocket)",
+            y_label: "wire → order (log scale)",
+            empty: "no order was sent: no wire → order sample",
+            curves: &curves,
+        })
     }
 
     /// Write `dir/latency-bench.json` and `dir/latency-bench.svg` (the
@@ -305,15 +255,6 @@ impl BenchReport {
         write_file(&files.svg, self.to_svg().as_bytes())?;
         Ok(files)
     }
-}
-
-/// `1 ns`, `10 ns`, `100 ns`, `1 µs`, … `100 s`.
-fn decade_label(exp: i32) -> String {
-    const UNITS: [&str; 4] = ["ns", "µs", "ms", "s"];
-    let e = exp.max(0);
-    let group = ((e / 3) as usize).min(UNITS.len() - 1);
-    let shift = (e - 3 * group as i32).max(0) as u32;
-    format!("{} {}", 10u64.saturating_pow(shift), UNITS[group])
 }
 
 #[cfg(test)]
@@ -388,6 +329,5 @@ mod tests {
     fn a_chart_without_orders_says_so() {
         let svg = report(vec![result(Rate::Max, &[])]).to_svg();
         assert!(svg.contains("no order was sent"));
-        assert_eq!(decade_label(4), "10 µs");
     }
 }

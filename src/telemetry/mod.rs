@@ -29,7 +29,7 @@
 pub mod clock;
 pub mod files;
 pub mod metric;
-mod plot;
+pub mod plot;
 pub mod recorder;
 pub mod report;
 pub mod svg;

@@ -7,7 +7,7 @@
 
 #![allow(clippy::disallowed_macros, clippy::disallowed_methods)]
 
-use super::report::{fmt_ns, LatencyReport, MAX_NINES};
+use super::report::{fmt_ns, CurvePoint, LatencyReport, MAX_NINES};
 use super::svg::{color, Anchor, LinearScale, LogScale, Stroke, Svg};
 
 const WIDTH: f64 = 960.0;
@@ -28,26 +28,68 @@ pub fn percentile_plot(report: &LatencyReport) -> String {
         "Latency percentiles — overall {} (p99 against targets)",
         report.overall_str()
     );
-    let mut svg = Svg::new(WIDTH, HEIGHT, &title);
-    svg.text(LEFT, 28.0, Anchor::Start, 16.0, &title);
-
-    let sampled: Vec<_> = report
+    let curves: Vec<Curve<'_>> = report
         .metrics
         .iter()
         .filter(|r| !r.curve.is_empty())
+        .map(|r| {
+            let mut text = r.metric.label().to_owned();
+            if let Some(s) = &r.stats {
+                text.push_str(&format!("  p99 {}", fmt_ns(s.p99)));
+            }
+            if let Some(v) = r.verdict {
+                text.push_str(&format!(" {}", v.as_str()));
+            }
+            Curve {
+                id: r.metric.name().to_owned(),
+                color: color(r.metric.index()),
+                points: &r.curve,
+                legend: vec![text],
+            }
+        })
         .collect();
-    let lo = sampled
-        .iter()
-        .flat_map(|r| r.curve.iter())
-        .map(|p| p.nanos)
-        .min()
-        .unwrap_or(1);
-    let hi = sampled
-        .iter()
-        .flat_map(|r| r.curve.iter())
-        .map(|p| p.nanos)
-        .max()
-        .unwrap_or(1_000);
+    nines_chart(&Chart {
+        title: &title,
+        y_label: "latency (log scale)",
+        empty: "no samples recorded",
+        curves: &curves,
+    })
+}
+
+/// One polyline of a [`nines_chart`] and its legend lines.
+pub struct Curve<'a> {
+    /// The polyline's id in the document.
+    pub id: String,
+    pub color: &'a str,
+    pub points: &'a [CurvePoint],
+    /// The legend: the first line beside the colour swatch, the rest below
+    /// it in a smaller font.
+    pub legend: Vec<String>,
+}
+
+/// A percentile chart: title, y-axis label, the note shown when no curve
+/// has samples, and the curves.
+pub struct Chart<'a> {
+    pub title: &'a str,
+    pub y_label: &'a str,
+    pub empty: &'a str,
+    pub curves: &'a [Curve<'a>],
+}
+
+/// Percentile curves on a "nines" x scale and a log-latency y scale (see
+/// the module doc), one polyline and legend entry per curve.
+pub fn nines_chart(chart: &Chart<'_>) -> String {
+    let mut svg = Svg::new(WIDTH, HEIGHT, chart.title);
+    svg.text(LEFT, 28.0, Anchor::Start, 16.0, chart.title);
+    let all = || {
+        chart
+            .curves
+            .iter()
+            .flat_map(|c| c.points.iter())
+            .map(|p| p.nanos)
+    };
+    let lo = all().min().unwrap_or(1);
+    let hi = all().max().unwrap_or(1_000);
     let x = LinearScale::new(0.0, MAX_NINES, LEFT, RIGHT);
     let y = LogScale::covering(lo as f64, hi as f64, BOTTOM, TOP);
 
@@ -70,42 +112,41 @@ pub fn percentile_plot(report: &LatencyReport) -> String {
         13.0,
         "percentile (%)",
     );
-    svg.vertical_text(24.0, (TOP + BOTTOM) / 2.0, 13.0, "latency (log scale)");
-
-    if sampled.is_empty() {
+    svg.vertical_text(24.0, (TOP + BOTTOM) / 2.0, 13.0, chart.y_label);
+    if chart.curves.iter().all(|c| c.points.is_empty()) {
         svg.text(
             (LEFT + RIGHT) / 2.0,
             (TOP + BOTTOM) / 2.0,
             Anchor::Middle,
             14.0,
-            "no samples recorded",
+            chart.empty,
         );
     }
 
-    // One polyline per metric with samples, and its legend entry.
+    // One polyline per curve, and its legend entry.
     let legend_x = RIGHT + 20.0;
-    for (i, r) in sampled.iter().enumerate() {
-        let c = color(r.metric.index());
-        let pts: Vec<(f64, f64)> = r
-            .curve
+    let mut ly = TOP + 8.0;
+    for c in chart.curves.iter().filter(|c| !c.points.is_empty()) {
+        let pts: Vec<(f64, f64)> = c
+            .points
             .iter()
             .map(|p| (x.map(p.nines), y.map(p.nanos as f64)))
             .collect();
-        svg.polyline(&pts, c, 1.8, r.metric.name());
-        let ly = TOP + 8.0 + 20.0 * i as f64;
+        svg.polyline(&pts, c.color, 1.8, &c.id);
         svg.line(
             (legend_x, ly - 4.0),
             (legend_x + 22.0, ly - 4.0),
-            Stroke::solid(c, 2.5),
+            Stroke::solid(c.color, 2.5),
         );
-        let mut text = r.metric.label().to_owned();
-        if let Some(s) = &r.stats {
-            text.push_str(&format!("  p99 {}", fmt_ns(s.p99)));
+        for (k, line) in c.legend.iter().enumerate() {
+            let (dy, size) = if k == 0 {
+                (0.0, 11.0)
+            } else {
+                (14.0 * k as f64, 10.0)
+            };
+            svg.text(legend_x + 28.0, ly + dy, Anchor::Start, size, line);
         }
-        if let Some(v) = r.verdict {
-            text.push_str(&format!(" {}", v.as_str()));
-        }
-        svg.text(legend_x + 28.0, ly, Anchor::Start, 11.0, &text);
+        ly += 20.0 + 14.0 * c.legend.len().saturating_sub(1) as f64;
     }
     svg.finish()
 }
