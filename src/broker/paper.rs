@@ -269,6 +269,32 @@ impl PaperBroker {
         true
     }
 
+    /// Set the position of `symbol` to `qty` shares without touching cash
+    /// (reconciliation adopting a live broker's report). An unknown symbol
+    /// id or a non-finite quantity changes nothing and returns `false`.
+    pub fn set_position(&mut self, symbol: SymbolId, qty: f64) -> bool {
+        match self.positions.get_mut(symbol.index()) {
+            Some(slot) if qty.is_finite() => {
+                *slot = if qty.abs() < POSITION_EPSILON {
+                    0.0
+                } else {
+                    qty
+                };
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Set cash (reconciliation adopting a live broker's report); a
+    /// non-finite amount changes nothing and returns `false`.
+    pub fn set_cash(&mut self, cash: f64) -> bool {
+        if cash.is_finite() {
+            self.cash = cash;
+        }
+        cash.is_finite()
+    }
+
     /// Cash (fees included).
     pub fn cash(&self) -> f64 {
         self.cash

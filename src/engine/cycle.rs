@@ -184,6 +184,8 @@ pub struct Controls {
     pub manual_kill: bool,
     /// The live feed has been silent for `data.stale_after_ms`.
     pub feed_stale: bool,
+    /// A live broker is disconnected, degraded or not yet reconciled.
+    pub broker_down: bool,
 }
 
 /// The engine's trading state and one cycle's logic.
@@ -203,6 +205,9 @@ pub struct CycleEngine {
     marks: Box<[f64]>,
     /// Last fill time per symbol.
     last_fill: Box<[Option<Nanos>]>,
+    /// Whether an order of the symbol is still working at an asynchronous
+    /// broker (sent, not yet filled, rejected or cancelled).
+    working: Box<[bool]>,
     // Scratch.
     weights: Box<[f64]>,
     live_weights: Box<[f64]>,
@@ -245,6 +250,7 @@ impl CycleEngine {
             next_client_id: 1,
             marks: vec![f64::NAN; n].into(),
             last_fill: vec![None; n].into(),
+            working: vec![false; n].into(),
             weights: vec![0.0; n].into(),
             live_weights: vec![0.0; n].into(),
             cycle_mids: vec![f64::NAN; n].into(),
@@ -260,6 +266,7 @@ impl CycleEngine {
         self.guardrails.set_paused(controls.paused);
         self.guardrails.set_manual_kill(controls.manual_kill);
         self.guardrails.set_feed_stale(controls.feed_stale);
+        self.guardrails.set_broker_down(controls.broker_down);
     }
 
     /// The operator controls in force.
@@ -389,8 +396,11 @@ impl CycleEngine {
                     .copied()
                     .flatten()
                     .is_some_and(|last| t.0.saturating_sub(last.0) < self.params.trade_cooldown.0);
+                let working = self.working.get(d.symbol.index()).copied().unwrap_or(false);
                 if cooling {
                     hold(&mut d, Reason::Cooldown);
+                } else if working {
+                    hold(&mut d, Reason::OrderPending);
                 } else if let (Some(side), Some(quote)) =
                     (Side::of_delta(d.shares.0), market.quote(d.symbol))
                 {
@@ -425,7 +435,12 @@ impl CycleEngine {
                             d.shares = Qty::ZERO;
                             out.broker_error = Some(reason);
                         }
-                        OrderOutcome::Pending => self.report.pending += 1,
+                        OrderOutcome::Pending => {
+                            self.report.pending += 1;
+                            if let Some(w) = self.working.get_mut(d.symbol.index()) {
+                                *w = true;
+                            }
+                        }
                     }
                 } else {
                     hold(&mut d, Reason::Error);
@@ -458,6 +473,32 @@ impl CycleEngine {
         if let Ok(Some(closed)) = self.episodes.apply_fill(fill.symbol, &episode_fill) {
             let _ = self.bandit.learn(closed.arm, closed.reward.net);
         }
+    }
+
+    /// The order of `symbol` at an asynchronous broker is done (filled,
+    /// rejected or cancelled): the symbol may trade again.
+    pub fn order_done(&mut self, symbol: SymbolId) {
+        if let Some(w) = self.working.get_mut(symbol.index()) {
+            *w = false;
+        }
+    }
+
+    /// Whether an order of `symbol` is working at an asynchronous broker.
+    pub fn order_working(&self, symbol: SymbolId) -> bool {
+        self.working.get(symbol.index()).copied().unwrap_or(false)
+    }
+
+    /// Adopt the broker's position of `symbol` (SPEC §18.4 `auto_sync`):
+    /// the quantity changes, cash does not; a quantity within 1e-8 of zero
+    /// removes the position. Cold path (reconciliation).
+    pub fn adopt_position(&mut self, symbol: SymbolId, qty: f64) -> bool {
+        self.ledger
+            .set_position(symbol, if qty.abs() < 1e-8 { 0.0 } else { qty })
+    }
+
+    /// Adopt a live broker's cash (reconciliation at connect). Cold path.
+    pub fn adopt_cash(&mut self, cash: f64) -> bool {
+        self.ledger.set_cash(cash)
     }
 
     /// The last cycle's report.

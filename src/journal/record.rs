@@ -402,6 +402,11 @@ code_table!(reason_code, reason_from, Reason {
     ConfigError => 44,
     InvalidHorizon => 45,
     FeedStale => 46,
+    BrokerDown => 47,
+    OrderPending => 48,
+    OutsideTradingHours => 49,
+    OrderCancelled => 50,
+    BrokerRejected => 51,
 });
 
 /// The bits every NaN is written as.

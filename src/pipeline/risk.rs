@@ -225,6 +225,7 @@ pub struct Guardrails {
     kill: Option<Kill>,
     manual_kill: bool,
     feed_stale: bool,
+    broker_down: bool,
     paused: bool,
     /// Whether the last checked PV was a positive finite number.
     equity_ok: bool,
@@ -256,6 +257,7 @@ impl Guardrails {
             kill: None,
             manual_kill: false,
             feed_stale: false,
+            broker_down: false,
             paused: false,
             equity_ok: true,
             events: VecDeque::with_capacity(event_capacity),
@@ -292,6 +294,12 @@ impl Guardrails {
         self.feed_stale = stale;
     }
 
+    /// Set or clear the broker halt (HALTED for entries while a live
+    /// broker is disconnected, degraded or not yet reconciled).
+    pub fn set_broker_down(&mut self, down: bool) {
+        self.broker_down = down;
+    }
+
     /// Set or reset the operator pause (state PAUSED).
     pub fn set_paused(&mut self, paused: bool) {
         self.paused = paused;
@@ -311,6 +319,8 @@ impl Guardrails {
             Some(Reason::ManualKill)
         } else if self.feed_stale {
             Some(Reason::FeedStale)
+        } else if self.broker_down {
+            Some(Reason::BrokerDown)
         } else if !self.equity_ok {
             Some(Reason::NonPositiveEquity)
         } else {

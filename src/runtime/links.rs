@@ -43,6 +43,11 @@ pub enum OrderMsg {
     Apply {
         fill: crate::broker::paper::Fill,
     },
+    /// Cancel every working order (the kill switch: IB `reqGlobalCancel`).
+    CancelAll,
+    /// Report positions and cash for a periodic reconciliation (SPEC §18.4):
+    /// answered with [`BrokerMsg::Position`]s and one [`BrokerMsg::ReportEnd`].
+    Report,
     /// Stop the broker thread.
     Shutdown,
 }
@@ -60,6 +65,25 @@ pub enum BrokerMsg {
         reason: crate::types::Reason,
         stamp: u64,
     },
+    /// A live broker accepted the order (its own id).
+    Acked {
+        client_order_id: u64,
+        broker_order_id: u64,
+        stamp: u64,
+    },
+    /// A live broker cancelled the order's unfilled rest.
+    Cancelled { client_order_id: u64, stamp: u64 },
+    /// A live broker's link: `false` when disconnected or degraded (entries
+    /// halt); it comes back through a report ([`BrokerMsg::ReportEnd`]).
+    Link { up: bool },
+    /// One explicit position of the broker's report (reconciliation).
+    Position {
+        symbol: crate::types::SymbolId,
+        qty: f64,
+    },
+    /// The broker's report is complete: its cash (NaN when unknown);
+    /// `reconnect` is true for the report that follows a (re)connection.
+    ReportEnd { cash: f64, reconnect: bool },
 }
 
 /// Engine → journal thread.

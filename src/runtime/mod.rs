@@ -46,7 +46,10 @@ use crate::market::state::MarketCounters;
 use crate::telemetry::{clock, LatencyRecorder, Metric};
 use crate::types::{Nanos, Qty, SymbolOrder, TradingState};
 
-use engine_side::{EngineClock, JournalLink, JournalSink, Stamps, ThreadRouter};
+use engine_side::{
+    Drained, EngineClock, JournalLink, JournalSink, ReconcileCounters, ReconcilePolicy, Stamps,
+    ThreadRouter,
+};
 use journal_thread::{Console, JournalConfig, JournalSummary};
 use links::{BrokerMsg, FeedLink, FeedMsg, FullPolicy, JournalMsg, OrderMsg};
 
@@ -240,6 +243,9 @@ pub enum StopReason {
     Stop,
     /// The re-run differs from the journal (see [`RunError::Diverged`]).
     Diverged,
+    /// `reconciliation.mode: strict` found the live broker's positions
+    /// differ from the book (SPEC §18.4).
+    ReconcileStrict,
 }
 
 /// Why a run could not start or finish.
@@ -623,6 +629,10 @@ pub fn run(
         })?;
 
     // Engine thread.
+    // The paper broker answers inside the cycle; a live broker later.
+    let asynchronous = false;
+    let n_symbols = n;
+    let reconciliation = config.reconciliation.clone();
     let RunOptions {
         pin_core,
         busy_poll,
@@ -660,6 +670,15 @@ pub fn run(
                     order_waits: 0,
                     timeouts: 0,
                     broker: Some(broker_handle),
+                    asynchronous,
+                    working: vec![None; n_symbols].into(),
+                    report: vec![None; n_symbols].into(),
+                    policy: ReconcilePolicy {
+                        mode: reconciliation.mode,
+                        tolerance: reconciliation.qty_tolerance,
+                    },
+                    reconcile: ReconcileCounters::default(),
+                    report_every: reconciliation.periodic_interval,
                 },
                 outcomes: known,
             };
@@ -816,6 +835,7 @@ fn engine_loop(
     let mut events = 0u64;
     let mut idle = 0u32;
     let mut last_time = Nanos::ZERO;
+    let mut was_killed = false;
     loop {
         // A re-run applies the journaled operator commands where they were
         // recorded; live commands wait until the re-run is past them.
@@ -842,6 +862,17 @@ fn engine_loop(
                 return (StopReason::Stop, events);
             }
         }
+        if router.inner.asynchronous {
+            if router.inner.drain(engine.cycle_mut(), last_time) == Drained::StrictMismatch {
+                return (StopReason::ReconcileStrict, events);
+            }
+            let g = engine.cycle().guardrails();
+            let killed = g.kill_switch_active() || engine.cycle().controls().manual_kill;
+            if killed && !was_killed {
+                router.inner.send(OrderMsg::CancelAll);
+            }
+            was_killed = killed;
+        }
         match feed.pop() {
             Ok(FeedMsg::Event { event, stamp }) => {
                 idle = 0;
@@ -858,6 +889,13 @@ fn engine_loop(
                     f(events);
                 }
                 if sink.cycles != before {
+                    if router.inner.asynchronous
+                        && router.inner.report_every > 0
+                        && sink.cycles.is_multiple_of(router.inner.report_every)
+                        && router.inner.working.iter().all(Option::is_none)
+                    {
+                        router.inner.send(OrderMsg::Report);
+                    }
                     let mut j = sink.journal.borrow_mut();
                     if j.diverged.is_some() {
                         return (StopReason::Diverged, events);
@@ -967,6 +1005,9 @@ fn paper_thread(
                 idle = 0;
                 broker.apply_fill(&fill);
             }
+            // Nothing works at the paper broker after the cycle and its
+            // book is the engine's: no cancel, no report to reconcile.
+            Ok(OrderMsg::CancelAll | OrderMsg::Report) => idle = 0,
             Ok(OrderMsg::Shutdown) => return,
             Err(_) => {
                 if rx.is_abandoned() {

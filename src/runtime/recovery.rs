@@ -597,6 +597,7 @@ mod tests {
                 paused: false,
                 manual_kill: true,
                 feed_stale: false,
+                broker_down: false,
             }
         );
         let mut c = controls_from(&recs);

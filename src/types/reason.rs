@@ -63,6 +63,8 @@ reasons! {
     PositionLimit => "position_limit", "target weight above risk.max_position_pct";
     GrossExposure => "gross_exposure", "trade would breach gross exposure or position limits";
     OrderRejected => "order_rejected", "the broker rejected the order";
+    OrderPending => "order_pending", "an earlier order for the symbol is still working at the broker";
+    OutsideTradingHours => "outside_trading_hours", "entry outside the trading-hours window (live.entry_window)";
     // Gate-level and validation outcomes
     SpreadOk => "spread_ok", "spread and quote age within limits";
     NormalEntry => "normal_entry", "entry allowed";
@@ -79,6 +81,7 @@ reasons! {
     Drawdown => "drawdown", "drawdown limit breached";
     ManualKill => "manual_kill", "operator kill switch";
     FeedStale => "feed_stale", "market data stopped (data.stale_after_ms): entries halted until it flows again";
+    BrokerDown => "broker_down", "the live broker is disconnected, degraded or not yet reconciled: entries halted until it is reconciled";
     NonPositiveEquity => "non_positive_equity", "portfolio value is not positive";
     KillSwitchTriggered => "kill_switch_triggered", "kill switch triggered";
     KillSwitchCleared => "kill_switch_cleared", "kill switch cleared on a new trading date";
@@ -89,6 +92,8 @@ reasons! {
     InsufficientMargin => "insufficient_margin", "not enough cash to cover the short";
     InvalidSide => "invalid_side", "order side is neither BUY nor SELL";
     InvalidQuantity => "invalid_quantity", "order quantity is not a positive finite number";
+    OrderCancelled => "order_cancelled", "the broker cancelled the order (its unfilled rest)";
+    BrokerRejected => "broker_rejected", "the live broker rejected the order (see its error code in the log)";
     // Config
     ConfigError => "config_error", "invalid configuration";
     InvalidHorizon => "invalid_horizon", "horizon is not N followed by m, h or d";

@@ -111,6 +111,7 @@ pub fn run(input: &Value) -> Result<Value, CaseError> {
             paused: flag("paused"),
             manual_kill: flag("kill_switch_active"),
             feed_stale: false,
+            broker_down: false,
         });
         engine.run_cycle(t, &ids, &market, &mut router, &mut ());
         out.push(render(
