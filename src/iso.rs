@@ -10,18 +10,37 @@ use crate::types::Nanos;
 
 /// `2024-01-02T15:30:00Z`, `…:00.950000Z` or `…:00.000000001Z`.
 pub fn format(t: Nanos) -> String {
+    let mut out = Vec::with_capacity(32);
+    // Writing into a Vec cannot fail, and the bytes are ASCII.
+    let _ = write(&mut out, t);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`format`] straight into `out` (journal-thread writers: no `String`, no
+/// strftime parsing per call).
+pub fn write<W: std::io::Write>(out: &mut W, t: Nanos) -> std::io::Result<()> {
+    use chrono::{Datelike, Timelike};
     let secs = (t.0 / Nanos::PER_SEC) as i64;
     let sub = t.0 % Nanos::PER_SEC;
     let Some(dt) = chrono::DateTime::from_timestamp(secs, 0) else {
-        return format!("{}ns", t.0);
+        return write!(out, "{}ns", t.0);
     };
-    let base = dt.format("%Y-%m-%dT%H:%M:%S");
+    write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        dt.year(),
+        dt.month(),
+        dt.day(),
+        dt.hour(),
+        dt.minute(),
+        dt.second()
+    )?;
     if sub == 0 {
-        format!("{base}Z")
+        out.write_all(b"Z")
     } else if sub.is_multiple_of(Nanos::PER_MICRO) {
-        format!("{base}.{:06}Z", sub / Nanos::PER_MICRO)
+        write!(out, ".{:06}Z", sub / Nanos::PER_MICRO)
     } else {
-        format!("{base}.{sub:09}Z")
+        write!(out, ".{sub:09}Z")
     }
 }
 
@@ -48,6 +67,19 @@ mod tests {
             "2024-01-02T15:00:00.950000Z"
         );
         assert_eq!(format(Nanos(T0.0 + 1)), "2024-01-02T15:00:00.000000001Z");
+        assert_eq!(format(Nanos(0)), "1970-01-01T00:00:00Z");
+        // The same text chrono's strftime gives, across years and months.
+        for k in 0..500u64 {
+            let t = Nanos(k * 86_461_123_457_000 + (k % 3) * 7);
+            let secs = (t.0 / Nanos::PER_SEC) as i64;
+            let dt = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+            let text = format(t);
+            assert!(
+                text.starts_with(&dt.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                "{text}"
+            );
+            assert_eq!(parse(&text), Some(t));
+        }
         for t in [T0, Nanos(T0.0 + 950_000_000), Nanos(T0.0 + 1)] {
             assert_eq!(parse(&format(t)), Some(t));
         }

@@ -14,8 +14,6 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use crate::engine::state::EngineState;
 use crate::horizon::HorizonSet;
 use crate::journal::{snapshot, JournalRecord, JournalWriter, TradeLog};
@@ -100,7 +98,7 @@ pub fn run(
             .ok()
             .map(BufWriter::new)?;
         for rec in decisions.iter().skip(kept) {
-            let _ = writeln!(file, "{}", history_line(rec, &cfg));
+            let _ = write_history_line(&mut file, rec, &cfg.symbols, &cfg.horizons);
         }
         Some(file)
     });
@@ -110,6 +108,8 @@ pub fn run(
     let mut last_status = Instant::now();
     let mut status = String::new();
     let mut idle = 0u32;
+    // A cycle batch ended; flushed once the ring is empty.
+    let mut flush_due = false;
     loop {
         let msg = match rx.pop() {
             Ok(m) => {
@@ -119,6 +119,15 @@ pub fn run(
             Err(_) => {
                 if rx.is_abandoned() {
                     break;
+                }
+                // Caught up: hand the batch to the OS now (one write per
+                // burst instead of one per cycle under the quote trigger).
+                if flush_due {
+                    flush_due = false;
+                    if let Err(e) = cfg.journal.flush() {
+                        fail(&mut s, e.to_string());
+                    }
+                    let _ = cfg.trade_log.flush();
                 }
                 idle = idle.saturating_add(1);
                 if idle > 100 {
@@ -150,7 +159,7 @@ pub fn run(
                     _ => {}
                 }
                 if let (Some(h), JournalRecord::Decision { .. }) = (history.as_mut(), &rec) {
-                    let _ = writeln!(h, "{}", history_line(&rec, &cfg));
+                    let _ = write_history_line(h, &rec, &cfg.symbols, &cfg.horizons);
                 }
                 console(&rec, &cfg, &mut lines, &mut status);
             }
@@ -170,12 +179,7 @@ pub fn run(
                 }
                 let _ = free.push(image);
             }
-            JournalMsg::Flush => {
-                if let Err(e) = cfg.journal.flush() {
-                    fail(&mut s, e.to_string());
-                }
-                let _ = cfg.trade_log.flush();
-            }
+            JournalMsg::Flush => flush_due = true,
             JournalMsg::End => break,
         }
         if !lines.is_empty() {
@@ -214,7 +218,16 @@ fn name(cfg: &JournalConfig, id: crate::types::SymbolId) -> &str {
     cfg.symbols.get(id.index()).map_or("?", String::as_str)
 }
 
-fn history_line(rec: &JournalRecord, cfg: &JournalConfig) -> String {
+/// Append `rec`'s line to the decision history (`engine.history_path`),
+/// one JSON object per decision; other records write nothing. Written
+/// field by field into the buffered file: the history runs once per
+/// decision, so under the quote trigger once per quote.
+fn write_history_line<W: Write>(
+    out: &mut W,
+    rec: &JournalRecord,
+    symbols: &[String],
+    horizons: &HorizonSet,
+) -> std::io::Result<()> {
     let JournalRecord::Decision {
         cycle,
         time,
@@ -229,23 +242,47 @@ fn history_line(rec: &JournalRecord, cfg: &JournalConfig) -> String {
         proposed_weight,
     } = *rec
     else {
-        return String::new();
+        return Ok(());
     };
-    let num = |x: f64| if x.is_finite() { json!(x) } else { json!(null) };
-    json!({
-        "time": crate::iso::format(time),
-        "cycle": cycle,
-        "symbol": name(cfg, symbol),
-        "decision": decision.as_str(),
-        "reason": reason.code(),
-        "horizon": horizon.map(|h| cfg.horizons.get(h).label.clone()),
-        "side": side.map_or(0, |s| s.sign()),
-        "shares": shares.0,
-        "alpha": num(alpha),
-        "target_weight": num(target_weight),
-        "proposed_weight": num(proposed_weight),
-    })
-    .to_string()
+    out.write_all(b"{\"time\":\"")?;
+    crate::iso::write(out, time)?;
+    write!(out, "\",\"cycle\":{cycle},\"symbol\":")?;
+    json(out, symbols.get(symbol.index()).map_or("?", String::as_str))?;
+    write!(
+        out,
+        ",\"decision\":\"{}\",\"reason\":\"{}\",\"horizon\":",
+        decision.as_str(),
+        reason.code()
+    )?;
+    match horizon {
+        Some(h) => json(out, horizons.get(h).label.as_str())?,
+        None => out.write_all(b"null")?,
+    }
+    write!(
+        out,
+        ",\"side\":{},\"shares\":{}",
+        side.map_or(0, |s| s.sign()),
+        shares.0
+    )?;
+    for (key, x) in [
+        ("alpha", alpha),
+        ("target_weight", target_weight),
+        ("proposed_weight", proposed_weight),
+    ] {
+        write!(out, ",\"{key}\":")?;
+        if x.is_finite() {
+            json(out, &x)?;
+        } else {
+            out.write_all(b"null")?;
+        }
+    }
+    out.write_all(b"}\n")
+}
+
+/// serde_json's own text for a string (escaped) or a number (shortest
+/// round-trip), written without building a `Value`.
+fn json<W: Write, T: serde::Serialize + ?Sized>(out: &mut W, v: &T) -> std::io::Result<()> {
+    serde_json::to_writer(out, v).map_err(std::io::Error::other)
 }
 
 /// Console lines for one record.
@@ -355,4 +392,98 @@ fn cut_lines(path: &std::path::Path, keep: usize) -> usize {
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{HorizonId, Nanos, Qty, Reason, Side, SymbolId};
+    use serde_json::json;
+
+    /// The history line as a `serde_json::Value` renders it: the format the
+    /// file has always had.
+    fn reference(rec: &JournalRecord, symbols: &[String], horizons: &HorizonSet) -> String {
+        let JournalRecord::Decision {
+            cycle,
+            time,
+            symbol,
+            decision,
+            reason,
+            horizon,
+            side,
+            shares,
+            alpha,
+            target_weight,
+            proposed_weight,
+        } = *rec
+        else {
+            return String::new();
+        };
+        let num = |x: f64| if x.is_finite() { json!(x) } else { json!(null) };
+        json!({
+            "time": crate::iso::format(time),
+            "cycle": cycle,
+            "symbol": symbols[symbol.index()],
+            "decision": decision.as_str(),
+            "reason": reason.code(),
+            "horizon": horizon.map(|h| horizons.get(h).label.clone()),
+            "side": side.map_or(0, |s| s.sign()),
+            "shares": shares.0,
+            "alpha": num(alpha),
+            "target_weight": num(target_weight),
+            "proposed_weight": num(proposed_weight),
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn history_lines_are_the_json_a_value_would_print() {
+        let horizons = crate::config::EngineConfig::default().horizons;
+        let symbols = vec!["SPY".to_string(), "BRK \"B\"\\x".to_string()];
+        let values = [
+            0.0,
+            -0.0,
+            1e-7,
+            0.1 + 0.2,
+            -123456.789,
+            1e300,
+            f64::NAN,
+            f64::INFINITY,
+        ];
+        let mut n = 0;
+        for (k, &x) in values.iter().enumerate() {
+            for horizon in [None, Some(HorizonId(0)), Some(HorizonId(1))] {
+                for side in [None, Some(Side::Buy), Some(Side::Sell)] {
+                    let rec = JournalRecord::Decision {
+                        cycle: k as u64 * 1000 + 7,
+                        time: Nanos(1_704_207_600_000_000_000 + k as u64 * 950_001),
+                        symbol: SymbolId((k % 2) as u16),
+                        decision: crate::types::Decision::Trade,
+                        reason: Reason::ALL[k * 5 % Reason::ALL.len()],
+                        horizon,
+                        side,
+                        shares: Qty(-(k as i64) * 17),
+                        alpha: x,
+                        target_weight: -x,
+                        proposed_weight: x * 0.5,
+                    };
+                    let mut out = Vec::new();
+                    write_history_line(&mut out, &rec, &symbols, &horizons).unwrap();
+                    let want = reference(&rec, &symbols, &horizons) + "\n";
+                    assert_eq!(String::from_utf8(out).unwrap(), want);
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, values.len() * 9);
+        // Other records write nothing.
+        let mut out = Vec::new();
+        let kill = JournalRecord::Kill {
+            time: Nanos(1),
+            state: crate::types::TradingState::Halted,
+            reason: None,
+        };
+        write_history_line(&mut out, &kill, &symbols, &horizons).unwrap();
+        assert!(out.is_empty());
+    }
 }

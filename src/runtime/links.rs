@@ -92,7 +92,8 @@ pub enum JournalMsg {
     Record(JournalRecord),
     /// A state image to persist; it covers every record sent before it.
     Snapshot(Box<EngineState>),
-    /// Flush files (end of a cycle batch).
+    /// A cycle batch ended: the journal thread flushes its files once it
+    /// has caught up (the ring is empty).
     Flush,
     /// Flush, sync, write nothing more.
     End,
