@@ -14,7 +14,8 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use live_trading::ibfake::{
-    ConnEvent, FakeConfig, FakeGateway, HandshakeMode, OrderFault, OrderStatus, WireFaults, WriteMode,
+    ConnEvent, FakeConfig, FakeGateway, HandshakeMode, OrderFault, OrderStatus, WireFaults,
+    WriteMode,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -26,7 +27,10 @@ struct Client {
 }
 
 fn frame(fields: &[String]) -> Vec<u8> {
-    let body: Vec<u8> = fields.iter().flat_map(|f| f.bytes().chain(std::iter::once(0))).collect();
+    let body: Vec<u8> = fields
+        .iter()
+        .flat_map(|f| f.bytes().chain(std::iter::once(0)))
+        .collect();
     let mut out = (body.len() as u32).to_be_bytes().to_vec();
     out.extend(body);
     out
@@ -63,7 +67,10 @@ impl Client {
         while !got.iter().any(|f| f[0] == "4" && f[3] == "2158") {
             got.push(c.recv().expect("startup frames"));
         }
-        assert!(got.iter().any(|f| f[0] == "9") && got.iter().any(|f| f[0] == "15"), "{got:?}");
+        assert!(
+            got.iter().any(|f| f[0] == "9") && got.iter().any(|f| f[0] == "15"),
+            "{got:?}"
+        );
         (c, got)
     }
 
@@ -80,7 +87,12 @@ impl Client {
         let mut len = [0u8; 4];
         match self.s.read_exact(&mut len) {
             Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::UnexpectedEof || e.kind() == ErrorKind::ConnectionReset => return None,
+            Err(e)
+                if e.kind() == ErrorKind::UnexpectedEof
+                    || e.kind() == ErrorKind::ConnectionReset =>
+            {
+                return None
+            }
             Err(e) => panic!("no frame within {WAIT:?}: {e}"),
         }
         let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
@@ -96,7 +108,9 @@ impl Client {
     fn until(&mut self, id: &str) -> Vec<Frame> {
         let mut out = Vec::new();
         loop {
-            let f = self.recv().unwrap_or_else(|| panic!("EOF while waiting for message {id}; got {out:?}"));
+            let f = self
+                .recv()
+                .unwrap_or_else(|| panic!("EOF while waiting for message {id}; got {out:?}"));
             let done = f[0] == id;
             out.push(f);
             if done {
@@ -140,11 +154,22 @@ impl Client {
 
 /// placeOrder exactly as ib_async 2.1.0 lays out a plain STK order at
 /// server 178: 114 fields.
-fn place(order_id: i64, symbol: &str, action: &str, qty: &str, kind: &str, lmt: &str, order_ref: &str) -> Vec<String> {
+fn place(
+    order_id: i64,
+    symbol: &str,
+    action: &str,
+    qty: &str,
+    kind: &str,
+    lmt: &str,
+    order_ref: &str,
+) -> Vec<String> {
     let id = order_id.to_string();
-    let mut f = strs(&["3", &id, "0", symbol, "STK", "", "0.0", "", "", "SMART", "", "USD", "", "", "", ""]);
+    let mut f = strs(&[
+        "3", &id, "0", symbol, "STK", "", "0.0", "", "", "SMART", "", "USD", "", "", "", "",
+    ]);
     f.extend(strs(&[
-        action, qty, kind, lmt, "", "DAY", "", "", "O", "0", order_ref, "1", "0", "0", "0", "0", "0", "0", "0",
+        action, qty, kind, lmt, "", "DAY", "", "", "O", "0", order_ref, "1", "0", "0", "0", "0",
+        "0", "0", "0",
     ]));
     f.resize(114, String::new());
     f[89] = "0".into(); // conditions count
@@ -156,7 +181,11 @@ fn fields_of(frames: &[Frame], id: &str) -> Vec<Frame> {
 }
 
 fn errors(frames: &[Frame]) -> Vec<(String, String)> {
-    frames.iter().filter(|f| f[0] == "4").map(|f| (f[2].clone(), f[3].clone())).collect()
+    frames
+        .iter()
+        .filter(|f| f[0] == "4")
+        .map(|f| (f[2].clone(), f[3].clone()))
+        .collect()
 }
 
 fn gw() -> FakeGateway {
@@ -166,7 +195,15 @@ fn gw() -> FakeGateway {
 /// Sends a market buy and returns every frame through the commission
 /// report.
 fn market_buy(c: &mut Client, id: i64, qty: &str) -> Vec<Frame> {
-    c.send_owned(&place(id, "AAPL", "BUY", qty, "MKT", "", &format!("ref-{id}")));
+    c.send_owned(&place(
+        id,
+        "AAPL",
+        "BUY",
+        qty,
+        "MKT",
+        "",
+        &format!("ref-{id}"),
+    ));
     c.until("59")
 }
 
@@ -178,14 +215,21 @@ fn handshake_start_api_and_startup_burst() {
     assert_eq!(fields_of(&burst, "9")[0], strs(&["9", "1", "1"]));
     let mut rest = burst.clone();
     rest.extend(c.barrier());
-    let codes: Vec<String> = errors(&rest).into_iter().map(|(id, code)| format!("{id}:{code}")).collect();
+    let codes: Vec<String> = errors(&rest)
+        .into_iter()
+        .map(|(id, code)| format!("{id}:{code}"))
+        .collect();
     assert_eq!(codes, ["-1:2104", "-1:2106", "-1:2158"]);
     assert_eq!(g.connected_clients(), vec![3]);
     c.send(&["17", "1"]);
     assert_eq!(c.expect("15")[2], "DU0000001");
     c.send(&["8", "1", "1"]);
     assert_eq!(c.expect("9")[2], "1");
-    assert!(g.malformed_requests().is_empty(), "{:?}", g.malformed_requests());
+    assert!(
+        g.malformed_requests().is_empty(),
+        "{:?}",
+        g.malformed_requests()
+    );
 }
 
 #[test]
@@ -198,10 +242,16 @@ fn a_version_range_without_178_is_closed_without_reply() {
 #[test]
 fn f10_handshake_reply_version_and_silence() {
     let g = gw();
-    g.set_wire_faults(WireFaults { handshake: HandshakeMode::ReplyVersion(176), ..WireFaults::default() });
+    g.set_wire_faults(WireFaults {
+        handshake: HandshakeMode::ReplyVersion(176),
+        ..WireFaults::default()
+    });
     let mut c = Client::raw(g.addr(), "v157..178");
     assert_eq!(c.recv().unwrap()[0], "176");
-    g.set_wire_faults(WireFaults { handshake: HandshakeMode::Silent, ..WireFaults::default() });
+    g.set_wire_faults(WireFaults {
+        handshake: HandshakeMode::Silent,
+        ..WireFaults::default()
+    });
     let mut c = Client::raw(g.addr(), "v157..178");
     assert!(c.silent_for(Duration::from_millis(300)));
 }
@@ -239,7 +289,10 @@ fn market_order_fill_sequence_positions_and_account() {
     assert_eq!(ex[20].parse::<f64>().unwrap(), q.ask);
     assert_eq!(ex[26], "ref-1");
     let exec_id = &ex[14];
-    assert!(exec_id.ends_with(".01.01") && exec_id.split('.').count() == 4, "{exec_id}");
+    assert!(
+        exec_id.ends_with(".01.01") && exec_id.split('.').count() == 4,
+        "{exec_id}"
+    );
     assert_eq!(&seq[3][2..5], &strs(&["Filled", "100", "0"])[..]);
     assert_eq!(seq[4][93], "Filled");
     let cr = &seq[5];
@@ -259,16 +312,49 @@ fn market_order_fill_sequence_positions_and_account() {
     let rows = c.until("62");
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0].len(), 16);
-    assert_eq!((rows[0][2].as_str(), rows[0][4].as_str(), rows[0][14].as_str()), ("DU0000001", "AAPL", "100"));
-    c.send(&["62", "1", "9", "All", "NetLiquidation,TotalCashValue,AvailableFunds,BuyingPower"]);
+    assert_eq!(
+        (
+            rows[0][2].as_str(),
+            rows[0][4].as_str(),
+            rows[0][14].as_str()
+        ),
+        ("DU0000001", "AAPL", "100")
+    );
+    c.send(&[
+        "62",
+        "1",
+        "9",
+        "All",
+        "NetLiquidation,TotalCashValue,AvailableFunds,BuyingPower",
+    ]);
     let rows = c.until("64");
-    let tags: Vec<&str> = rows.iter().filter(|f| f[0] == "63").map(|f| f[4].as_str()).collect();
-    assert_eq!(tags, ["NetLiquidation", "TotalCashValue", "AvailableFunds", "BuyingPower"]);
+    let tags: Vec<&str> = rows
+        .iter()
+        .filter(|f| f[0] == "63")
+        .map(|f| f[4].as_str())
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            "NetLiquidation",
+            "TotalCashValue",
+            "AvailableFunds",
+            "BuyingPower"
+        ]
+    );
     assert_eq!(rows[1][5], format!("{:.2}", 1_000_000.0 - paid));
     c.send(&["6", "2", "1", "DU0000001"]);
     let rows = c.until("54");
-    assert!(rows.iter().any(|f| f[0] == "7" && f.len() == 20 && f[3] == "AAPL" && f[13] == "100"), "{rows:?}");
-    assert!(g.malformed_requests().is_empty(), "{:?}", g.malformed_requests());
+    assert!(
+        rows.iter()
+            .any(|f| f[0] == "7" && f.len() == 20 && f[3] == "AAPL" && f[13] == "100"),
+        "{rows:?}"
+    );
+    assert!(
+        g.malformed_requests().is_empty(),
+        "{:?}",
+        g.malformed_requests()
+    );
 }
 
 #[test]
@@ -278,7 +364,10 @@ fn limit_rests_then_fills_when_the_quote_crosses() {
     c.send_owned(&place(1, "AAPL", "BUY", "10", "LMT", "189.50", "lmt"));
     let ack = c.until("3");
     assert_eq!(ack[0][93], "Submitted");
-    assert!(fields_of(&c.barrier(), "11").is_empty(), "no fill while resting");
+    assert!(
+        fields_of(&c.barrier(), "11").is_empty(),
+        "no fill while resting"
+    );
     c.send(&["5", "1"]);
     let open = c.until("53");
     assert_eq!(fields_of(&open, "5").len(), 1);
@@ -309,7 +398,10 @@ fn cancel_unknown_cancel_duplicate_id_and_global_cancel() {
     c.until("3");
     c.send(&["4", "1", "10", ""]);
     let seq = c.until("4");
-    let st: Vec<String> = fields_of(&seq, "3").into_iter().map(|f| f[2].clone()).collect();
+    let st: Vec<String> = fields_of(&seq, "3")
+        .into_iter()
+        .map(|f| f[2].clone())
+        .collect();
     assert_eq!(st, ["PendingCancel", "Cancelled"]);
     assert_eq!(errors(&seq), [("10".to_string(), "202".to_string())]);
     c.send(&["4", "1", "77", ""]);
@@ -318,7 +410,10 @@ fn cancel_unknown_cancel_duplicate_id_and_global_cancel() {
     assert_eq!(e[4], "OrderId 77 that needs to be cancelled is not found.");
     c.send_owned(&place(10, "AAPL", "BUY", "10", "LMT", "100", "dup"));
     let e = c.expect("4");
-    assert_eq!((e[2].as_str(), e[3].as_str(), e[4].as_str()), ("10", "103", "Duplicate order id"));
+    assert_eq!(
+        (e[2].as_str(), e[3].as_str(), e[4].as_str()),
+        ("10", "103", "Duplicate order id")
+    );
     c.send_owned(&place(9, "AAPL", "BUY", "10", "LMT", "100", "lower"));
     assert_eq!(c.expect("4")[3], "103");
     // Global cancel.
@@ -330,7 +425,11 @@ fn cancel_unknown_cancel_duplicate_id_and_global_cancel() {
     assert_eq!(errors(&seq).len(), 2);
     c.send(&["16", "1"]);
     assert_eq!(c.until("53").len(), 1, "no open orders left");
-    assert!(g.malformed_requests().is_empty(), "{:?}", g.malformed_requests());
+    assert!(
+        g.malformed_requests().is_empty(),
+        "{:?}",
+        g.malformed_requests()
+    );
 }
 
 #[test]
@@ -348,7 +447,10 @@ fn malformed_and_unknown_requests_are_refused_and_logged() {
     c.send(&["9999", "1"]);
     assert_eq!(c.expect("4")[3], "321");
     let bad = g.malformed_requests();
-    assert_eq!(bad.iter().map(|r| r.msg_id).collect::<Vec<_>>(), [3, 61, 9999]);
+    assert_eq!(
+        bad.iter().map(|r| r.msg_id).collect::<Vec<_>>(),
+        [3, 61, 9999]
+    );
     assert_eq!(bad[0].fields.len(), 113);
     assert_eq!(g.orders_placed(), 1);
     assert!(g.orders().is_empty());
@@ -358,7 +460,9 @@ fn malformed_and_unknown_requests_are_refused_and_logged() {
 fn market_data_ticks_cancel_unknown_symbol_and_tick_by_tick() {
     let g = gw();
     let (mut c, _) = Client::connect(g.addr(), 1);
-    let mut req = strs(&["1", "11", "42", "0", "AAPL", "STK", "", "0.0", "", "", "SMART", "", "USD", "", ""]);
+    let mut req = strs(&[
+        "1", "11", "42", "0", "AAPL", "STK", "", "0.0", "", "", "SMART", "", "USD", "", "",
+    ]);
     req.extend(strs(&["0", "", "0", "0", ""]));
     assert_eq!(req.len(), 20);
     c.send(&["59", "1", "1"]);
@@ -367,12 +471,22 @@ fn market_data_ticks_cancel_unknown_symbol_and_tick_by_tick() {
     assert_eq!(first[0][0], "81");
     assert_eq!(first[1], strs(&["58", "1", "42", "1"]));
     let q = g.quote("AAPL").unwrap();
-    let prices: Vec<(String, f64)> =
-        fields_of(&first, "1").iter().map(|f| (f[3].clone(), f[4].parse().unwrap())).collect();
-    assert!(prices.contains(&("1".into(), q.bid)) && prices.contains(&("2".into(), q.ask)), "{prices:?}");
+    let prices: Vec<(String, f64)> = fields_of(&first, "1")
+        .iter()
+        .map(|f| (f[3].clone(), f[4].parse().unwrap()))
+        .collect();
+    assert!(
+        prices.contains(&("1".into(), q.bid)) && prices.contains(&("2".into(), q.ask)),
+        "{prices:?}"
+    );
     g.push_quote("AAPL", 191.0, 191.05);
     let upd = c.barrier();
-    assert!(fields_of(&upd, "1").iter().any(|f| f[3] == "2" && f[4] == "191.05"), "{upd:?}");
+    assert!(
+        fields_of(&upd, "1")
+            .iter()
+            .any(|f| f[3] == "2" && f[4] == "191.05"),
+        "{upd:?}"
+    );
     c.send(&["2", "2", "42"]);
     c.barrier();
     g.push_quote("AAPL", 191.1, 191.15);
@@ -383,9 +497,14 @@ fn market_data_ticks_cancel_unknown_symbol_and_tick_by_tick() {
     c.send_owned(&req);
     let e = c.expect("4");
     assert_eq!((e[2].as_str(), e[3].as_str()), ("43", "200"));
-    assert_eq!(e[4], "No security definition has been found for the request");
+    assert_eq!(
+        e[4],
+        "No security definition has been found for the request"
+    );
     // Tick-by-tick BidAsk.
-    let mut tbt = strs(&["97", "44", "0", "MSFT", "STK", "", "0.0", "", "", "SMART", "", "USD", "", ""]);
+    let mut tbt = strs(&[
+        "97", "44", "0", "MSFT", "STK", "", "0.0", "", "", "SMART", "", "USD", "", "",
+    ]);
     tbt.extend(strs(&["BidAsk", "0", "0"]));
     c.send_owned(&tbt);
     let t = c.expect("99");
@@ -394,7 +513,11 @@ fn market_data_ticks_cancel_unknown_symbol_and_tick_by_tick() {
     g.push_quote("MSFT", 400.0, 400.5);
     let t = c.expect("99");
     assert_eq!((t[4].as_str(), t[5].as_str()), ("400", "400.5"));
-    assert!(g.malformed_requests().is_empty(), "{:?}", g.malformed_requests());
+    assert!(
+        g.malformed_requests().is_empty(),
+        "{:?}",
+        g.malformed_requests()
+    );
 }
 
 #[test]
@@ -415,6 +538,27 @@ fn executions_query_returns_fills_with_commissions_and_filters() {
 }
 
 #[test]
+fn contract_details_qualify_known_stocks_only() {
+    let g = gw();
+    let (mut c, _) = Client::connect(g.addr(), 1);
+    let mut req = strs(&[
+        "9", "8", "3", "0", "MSFT", "STK", "", "0.0", "", "", "SMART", "", "USD", "", "",
+    ]);
+    req.extend(strs(&["0", "", "", ""]));
+    assert_eq!(req.len(), 19);
+    c.send_owned(&req);
+    let rows = c.until("52");
+    assert_eq!(rows[0].len(), 40);
+    assert_eq!(
+        (rows[0][2].as_str(), rows[0][12].as_str()),
+        ("MSFT", "1001")
+    );
+    req[4] = "ZZZZ".into();
+    c.send_owned(&req);
+    assert_eq!(c.expect("4")[3], "200");
+}
+
+#[test]
 fn f1_disconnect_on_place_order_booked_or_not() {
     let g = gw();
     let (mut c, _) = Client::connect(g.addr(), 1);
@@ -423,7 +567,11 @@ fn f1_disconnect_on_place_order_booked_or_not() {
     assert!(c.closed());
     assert!(g.orders().is_empty());
     let (mut c, burst) = Client::connect(g.addr(), 1);
-    assert_eq!(fields_of(&burst, "9")[0][2], "1", "an unbooked id is not used");
+    assert_eq!(
+        fields_of(&burst, "9")[0][2],
+        "1",
+        "an unbooked id is not used"
+    );
     g.set_fault(OrderFault::DropOnPlaceOrder { book_order: true });
     c.send_owned(&place(1, "AAPL", "BUY", "10", "MKT", "", "kept"));
     assert!(c.closed());
@@ -481,7 +629,13 @@ fn f4_duplicate_exec_details_and_order_status() {
     let ex = fields_of(&seq, "11");
     assert_eq!(ex.len(), 2);
     assert_eq!(ex[0], ex[1]);
-    assert_eq!(fields_of(&seq, "3").iter().filter(|f| f[2] == "Filled").count(), 2);
+    assert_eq!(
+        fields_of(&seq, "3")
+            .iter()
+            .filter(|f| f[2] == "Filled")
+            .count(),
+        2
+    );
     assert_eq!(g.executions().len(), 1);
     assert_eq!(g.positions()["AAPL"].qty, 10.0);
 }
@@ -496,8 +650,14 @@ fn f5_corrected_execution_replaces_the_original() {
     let ex = fields_of(&seq, "11");
     assert_eq!(ex.len(), 2);
     assert!(ex[0][14].ends_with(".01.01") && ex[1][14].ends_with(".01.02"));
-    assert_eq!(ex[0][14].rsplit_once('.').unwrap().0, ex[1][14].rsplit_once('.').unwrap().0);
-    assert_eq!(ex[1][20].parse::<f64>().unwrap(), ((ask + 0.25) * 1e6).round() / 1e6);
+    assert_eq!(
+        ex[0][14].rsplit_once('.').unwrap().0,
+        ex[1][14].rsplit_once('.').unwrap().0
+    );
+    assert_eq!(
+        ex[1][20].parse::<f64>().unwrap(),
+        ((ask + 0.25) * 1e6).round() / 1e6
+    );
     assert_eq!(fields_of(&seq, "59")[0][2], ex[1][14]);
     let execs = g.executions();
     assert_eq!(execs.len(), 1);
@@ -524,12 +684,19 @@ fn f6_commission_first_and_never() {
     c.send(&["7", "3", "1", "0", "", "", "", "", "", ""]);
     let rows = c.until("55");
     assert_eq!(fields_of(&rows, "11").len(), 2);
-    assert_eq!(fields_of(&rows, "59").len(), 1, "the missing report stays missing");
+    assert_eq!(
+        fields_of(&rows, "59").len(),
+        1,
+        "the missing report stays missing"
+    );
 }
 
 #[test]
 fn commission_delay_sends_the_report_later() {
-    let cfg = FakeConfig { commission_delay: Duration::from_millis(30), ..FakeConfig::default() };
+    let cfg = FakeConfig {
+        commission_delay: Duration::from_millis(30),
+        ..FakeConfig::default()
+    };
     let g = FakeGateway::start(cfg).unwrap();
     let (mut c, _) = Client::connect(g.addr(), 1);
     let seq = market_buy(&mut c, 1, "10");
@@ -542,10 +709,16 @@ fn f7_f8_connectivity_lost_and_restored_keep_the_socket() {
     let (mut c, _) = Client::connect(g.addr(), 1);
     g.connectivity_event(ConnEvent::LostThenRestoredKept);
     let seq = c.barrier();
-    assert_eq!(errors(&seq), [("-1".into(), "1100".into()), ("-1".into(), "1102".into())]);
+    assert_eq!(
+        errors(&seq),
+        [("-1".into(), "1100".into()), ("-1".into(), "1102".into())]
+    );
     g.connectivity_event(ConnEvent::LostThenRestoredLost);
     let seq = c.barrier();
-    assert_eq!(errors(&seq), [("-1".into(), "1100".into()), ("-1".into(), "1101".into())]);
+    assert_eq!(
+        errors(&seq),
+        [("-1".into(), "1100".into()), ("-1".into(), "1101".into())]
+    );
     g.connectivity_event(ConnEvent::FarmBrokenThenOk);
     let codes: Vec<String> = errors(&c.barrier()).into_iter().map(|e| e.1).collect();
     assert_eq!(codes, ["2103", "2105", "2104", "2106"]);
@@ -569,7 +742,10 @@ fn f9_port_reset_closes_and_hang_goes_silent() {
 
 #[test]
 fn scheduled_events_fire_after_start_api() {
-    let cfg = FakeConfig { scheduled: vec![(Duration::ZERO, ConnEvent::LostThenRestoredKept)], ..FakeConfig::default() };
+    let cfg = FakeConfig {
+        scheduled: vec![(Duration::ZERO, ConnEvent::LostThenRestoredKept)],
+        ..FakeConfig::default()
+    };
     let g = FakeGateway::start(cfg).unwrap();
     let (mut c, _) = Client::connect(g.addr(), 1);
     assert_eq!(c.expect("4")[3], "1100");
@@ -580,7 +756,10 @@ fn scheduled_events_fire_after_start_api() {
 fn f12_split_and_coalesced_writes_decode_the_same() {
     for mode in [WriteMode::SplitBytes, WriteMode::Coalesce] {
         let g = gw();
-        g.set_wire_faults(WireFaults { write_mode: mode, ..WireFaults::default() });
+        g.set_wire_faults(WireFaults {
+            write_mode: mode,
+            ..WireFaults::default()
+        });
         let (mut c, _) = Client::connect(g.addr(), 1);
         let seq = market_buy(&mut c, 1, "10");
         let kinds: Vec<&str> = seq.iter().map(|f| f[0].as_str()).collect();
@@ -592,7 +771,10 @@ fn f12_split_and_coalesced_writes_decode_the_same() {
 #[test]
 fn f13_pacing_violation_gets_error_100() {
     let g = gw();
-    g.set_wire_faults(WireFaults { max_msgs_per_sec: Some(3), ..WireFaults::default() });
+    g.set_wire_faults(WireFaults {
+        max_msgs_per_sec: Some(3),
+        ..WireFaults::default()
+    });
     let (mut c, _) = Client::connect(g.addr(), 1);
     for _ in 0..8 {
         c.send(&["17", "1"]);
@@ -602,13 +784,20 @@ fn f13_pacing_violation_gets_error_100() {
     while !(errors(&seq).iter().any(|e| e.1 == "100")) {
         seq.push(c.recv().unwrap());
     }
-    assert!(g.malformed_requests().iter().any(|r| r.problem.as_deref().unwrap_or("").contains("pacing")));
+    assert!(g.malformed_requests().iter().any(|r| r
+        .problem
+        .as_deref()
+        .unwrap_or("")
+        .contains("pacing")));
 }
 
 #[test]
 fn slow_replies_still_arrive_in_order() {
     let g = gw();
-    g.set_wire_faults(WireFaults { reply_delay: Duration::from_millis(5), ..WireFaults::default() });
+    g.set_wire_faults(WireFaults {
+        reply_delay: Duration::from_millis(5),
+        ..WireFaults::default()
+    });
     let (mut c, _) = Client::connect(g.addr(), 1);
     let seq = market_buy(&mut c, 1, "10");
     assert_eq!(seq.len(), 6);

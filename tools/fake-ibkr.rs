@@ -11,6 +11,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Parser;
 use live_trading::ibfake::{
-    ConnEvent, FakeConfig, FakeGateway, HandshakeMode, OrderFault, Shots, SymbolSpec, WireFaults, WriteMode,
+    ConnEvent, FakeConfig, FakeGateway, FakeState, HandshakeMode, OrderFault, Shots, SymbolSpec,
+    WireFaults, WriteMode,
 };
 
 /// Fake IB gateway (TWS API text protocol, server version 178).
@@ -41,7 +43,11 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000.0)]
     cash: f64,
     /// Tradable symbols, `SYM` or `SYM=PRICE`, comma-separated.
-    #[arg(long, default_value = "AAPL=190,MSFT=410,SPY=520", value_delimiter = ',')]
+    #[arg(
+        long,
+        default_value = "AAPL=190,MSFT=410,SPY=520",
+        value_delimiter = ','
+    )]
     symbols: Vec<String>,
     /// Random-walk quote updates per second (0 = quotes never move).
     #[arg(long, default_value_t = 2.0)]
@@ -83,6 +89,11 @@ struct Args {
     /// F13: error 100 above this many requests per second per connection.
     #[arg(long)]
     max_msgs_per_sec: Option<u32>,
+    /// F15: JSON file holding the gateway's state (positions, orders,
+    /// executions, order ids): loaded at start when it exists, written on
+    /// Ctrl-C / SIGTERM — so a restart keeps the books.
+    #[arg(long)]
+    state: Option<PathBuf>,
     /// Slow replies: hold every frame this many milliseconds.
     #[arg(long, default_value_t = 0)]
     reply_delay_ms: u64,
@@ -103,10 +114,16 @@ fn config(args: &Args) -> anyhow::Result<FakeConfig> {
         bail!("--quote-rate {} must be within 0..=1000", args.quote_rate);
     }
     let mut faults = Vec::new();
-    for (names, shots) in [(&args.faults, Shots::Always), (&args.faults_once, Shots::Once)] {
+    for (names, shots) in [
+        (&args.faults, Shots::Always),
+        (&args.faults_once, Shots::Once),
+    ] {
         for n in names {
             let Some(f) = OrderFault::parse(n) else {
-                bail!("--fault {n:?}: unknown; one of {}", OrderFault::NAMES.join(", "));
+                bail!(
+                    "--fault {n:?}: unknown; one of {}",
+                    OrderFault::NAMES.join(", ")
+                );
             };
             faults.push((f, shots));
         }
@@ -116,7 +133,9 @@ fn config(args: &Args) -> anyhow::Result<FakeConfig> {
         let (name, secs) = e.split_once('@').unwrap_or((e.as_str(), "1"));
         let event = ConnEvent::parse(name)
             .with_context(|| format!("--event {e:?}: unknown event; one of 1100-1102, 1100-1101, 1300, hang, disconnect, farm"))?;
-        let secs: f64 = secs.parse().with_context(|| format!("--event {e:?}: SECS after @ must be a number"))?;
+        let secs: f64 = secs
+            .parse()
+            .with_context(|| format!("--event {e:?}: SECS after @ must be a number"))?;
         if !(0.0..=86_400.0).contains(&secs) {
             bail!("--event {e:?}: SECS must be within 0..=86400");
         }
@@ -158,17 +177,41 @@ fn config(args: &Args) -> anyhow::Result<FakeConfig> {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cfg = config(&args)?;
-    let gw = FakeGateway::start(cfg).with_context(|| format!("binding {}:{}", args.bind, args.port))?;
+    let saved: Option<FakeState> = match &args.state {
+        Some(path) if path.exists() => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --state {}", path.display()))?;
+            let state = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "--state {}: not a fake-ibkr state file (delete it to start fresh)",
+                    path.display()
+                )
+            })?;
+            Some(state)
+        }
+        _ => None,
+    };
+    let gw = match saved {
+        Some(state) => FakeGateway::resume(cfg, state),
+        None => FakeGateway::start(cfg),
+    }
+    .with_context(|| format!("binding {}:{}", args.bind, args.port))?;
     println!("listening {}", gw.addr());
     std::io::stdout().flush()?;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop)).context("installing the signal handler")?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing the signal handler")?;
     }
     while !stop.load(Ordering::Relaxed) {
         std::thread::sleep(Duration::from_millis(100));
     }
     let state = gw.stop();
+    if let Some(path) = &args.state {
+        let text = serde_json::to_string_pretty(&state).context("encoding the state")?;
+        std::fs::write(path, text)
+            .with_context(|| format!("writing --state {}", path.display()))?;
+    }
     eprintln!(
         "fake-ibkr: stopped; {} orders, {} executions, cash {:.2}",
         state.orders.len(),

@@ -93,7 +93,10 @@ impl OrderStatus {
 
     /// Filled, Cancelled and Inactive are final.
     pub fn is_terminal(self) -> bool {
-        matches!(self, OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Inactive)
+        matches!(
+            self,
+            OrderStatus::Filled | OrderStatus::Cancelled | OrderStatus::Inactive
+        )
     }
 }
 
@@ -243,7 +246,9 @@ impl FakeState {
 
     /// Any order (live or not) with this client's order id.
     pub fn find_order(&self, client_id: i32, order_id: i64) -> Option<&Order> {
-        self.orders.values().find(|o| o.client_id == client_id && o.order_id == order_id)
+        self.orders
+            .values()
+            .find(|o| o.client_id == client_id && o.order_id == order_id)
     }
 
     /// Records that `client_id` used `order_id` (duplicate detection and
@@ -256,7 +261,9 @@ impl FakeState {
 
     /// True when `order_id` is at or below the highest id this client used.
     pub fn is_duplicate_id(&self, client_id: i32, order_id: i64) -> bool {
-        self.last_order_id.get(&client_id).is_some_and(|last| order_id <= *last)
+        self.last_order_id
+            .get(&client_id)
+            .is_some_and(|last| order_id <= *last)
     }
 
     /// A fresh permanent id.
@@ -275,7 +282,13 @@ impl FakeState {
     /// Books a full fill of the order at `price`: order → Filled, position
     /// and cash move (commission included), execution appended. Returns the
     /// index of the new execution.
-    pub fn fill(&mut self, perm_id: i64, price: f64, commission: f64, time: String) -> Option<usize> {
+    pub fn fill(
+        &mut self,
+        perm_id: i64,
+        price: f64,
+        commission: f64,
+        time: String,
+    ) -> Option<usize> {
         let exec_id = self.take_exec_id();
         let o = self.orders.get_mut(&perm_id)?;
         let shares = o.remaining();
@@ -302,7 +315,13 @@ impl FakeState {
             order_ref: o.order_ref.clone(),
             commission: Some(commission),
         };
-        self.apply_to_books(exec.action, &exec.symbol, exec.shares, exec.price, commission);
+        self.apply_to_books(
+            exec.action,
+            &exec.symbol,
+            exec.shares,
+            exec.price,
+            commission,
+        );
         self.executions.push(exec);
         Some(self.executions.len() - 1)
     }
@@ -313,7 +332,12 @@ impl FakeState {
         let e = self.executions.get_mut(idx)?;
         let old_price = e.price;
         let base = e.exec_id.rsplit_once('.').map(|(b, _)| b.to_owned())?;
-        let n: u32 = e.exec_id.rsplit('.').next().and_then(|s| s.parse().ok()).unwrap_or(1);
+        let n: u32 = e
+            .exec_id
+            .rsplit('.')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1);
         e.exec_id = format!("{base}.{:02}", n + 1);
         e.price = new_price;
         e.avg_price = new_price;
@@ -332,7 +356,14 @@ impl FakeState {
         self.executions.get(idx)
     }
 
-    fn apply_to_books(&mut self, action: Action, symbol: &str, shares: f64, price: f64, commission: f64) {
+    fn apply_to_books(
+        &mut self,
+        action: Action,
+        symbol: &str,
+        shares: f64,
+        price: f64,
+        commission: f64,
+    ) {
         let signed = action.sign() * shares;
         self.cash -= signed * price + commission;
         let p = self.positions.entry(symbol.to_owned()).or_default();
@@ -409,9 +440,18 @@ mod tests {
         let p = order(&mut st, Action::Buy, OrderType::Mkt, None);
         let idx = st.fill(p, 100.0, 1.0, "t".into()).unwrap();
         assert_eq!(st.cash, 10_000.0 - 1_000.0 - 1.0);
-        assert_eq!(st.positions["AAPL"], Position { qty: 10.0, avg_cost: 100.0 });
+        assert_eq!(
+            st.positions["AAPL"],
+            Position {
+                qty: 10.0,
+                avg_cost: 100.0
+            }
+        );
         assert_eq!(st.orders[&p].status, OrderStatus::Filled);
-        assert!(st.fill(p, 100.0, 1.0, "t".into()).is_none(), "no second fill");
+        assert!(
+            st.fill(p, 100.0, 1.0, "t".into()).is_none(),
+            "no second fill"
+        );
         let e = st.correct(idx, 101.0).unwrap();
         assert!(e.exec_id.ends_with(".01.02"), "{}", e.exec_id);
         assert_eq!(st.cash, 10_000.0 - 1_010.0 - 1.0);

@@ -228,7 +228,9 @@ mod tests {
         let mut p = FaultPlan::default();
         p.arm(OrderFault::Reject, Shots::Once);
         p.arm(OrderFault::DuplicateReports, Shots::Always);
-        assert!(p.take(Trigger::Fill).contains(&OrderFault::DuplicateReports));
+        assert!(p
+            .take(Trigger::Fill)
+            .contains(&OrderFault::DuplicateReports));
         assert_eq!(p.take(Trigger::Place), vec![OrderFault::Reject]);
         assert!(p.take(Trigger::Place).is_empty());
         assert_eq!(p.take(Trigger::Fill), vec![OrderFault::DuplicateReports]);
@@ -242,6 +244,9 @@ mod tests {
             assert_eq!(OrderFault::parse(n).map(|f| f.name()), Some(*n));
         }
         assert!(OrderFault::parse("nope").is_none());
-        assert_eq!(ConnEvent::parse("1300"), Some(ConnEvent::PortResetThenClose));
+        assert_eq!(
+            ConnEvent::parse("1300"),
+            Some(ConnEvent::PortResetThenClose)
+        );
     }
 }

@@ -32,7 +32,9 @@
 //! reqCompletedOrders 99, reqExecutions 7, reqPositions 61,
 //! cancelPositions 64, reqAccountSummary 62, cancelAccountSummary 63,
 //! reqAccountUpdates 6, reqAccountUpdatesMulti 76, cancelAccountUpdatesMulti
-//! 77, reqIds 8, reqCurrentTime 49, reqManagedAccts 17. Every request's
+//! 77, reqIds 8, reqCurrentTime 49, reqManagedAccts 17, reqContractDetails
+//! 9 (so clients can qualify contracts; conId = 1000 + the symbol's index
+//! in [`FakeConfig::symbols`]). Every request's
 //! version field and field count are checked against ib_async 2.1.0's
 //! encoder at 178; a mismatch or an unknown id is answered with error 320
 //! or 321 and flagged in [`FakeGateway::requests`].
@@ -54,9 +56,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub use book::{Action, Execution, FakeState, Order, OrderStatus, OrderType, Position};
+use faults::FaultPlan;
 pub use faults::{ConnEvent, HandshakeMode, OrderFault, Shots, WireFaults, WriteMode};
 pub use session::PLACE_ORDER_FIELDS_STK;
-use faults::FaultPlan;
 use wire::StkContract;
 
 /// The server version the fake speaks (layouts are those of 178).
@@ -79,7 +81,10 @@ impl SymbolSpec {
             None => (text, 100.0),
         };
         let ok = !sym.is_empty() && sym.chars().all(|c| c.is_ascii_alphanumeric() || c == '.');
-        (ok && price > 0.02).then(|| SymbolSpec { symbol: sym.to_owned(), price })
+        (ok && price > 0.02).then(|| SymbolSpec {
+            symbol: sym.to_owned(),
+            price,
+        })
     }
 }
 
@@ -125,9 +130,18 @@ impl Default for FakeConfig {
             account: "DU0000001".into(),
             cash: 1_000_000.0,
             symbols: vec![
-                SymbolSpec { symbol: "AAPL".into(), price: 190.0 },
-                SymbolSpec { symbol: "MSFT".into(), price: 410.0 },
-                SymbolSpec { symbol: "SPY".into(), price: 520.0 },
+                SymbolSpec {
+                    symbol: "AAPL".into(),
+                    price: 190.0,
+                },
+                SymbolSpec {
+                    symbol: "MSFT".into(),
+                    price: 410.0,
+                },
+                SymbolSpec {
+                    symbol: "SPY".into(),
+                    price: 520.0,
+                },
             ],
             quote_rate_hz: 0.0,
             seed: 1,
@@ -254,11 +268,23 @@ impl FakeGateway {
         let mut quotes = BTreeMap::new();
         for (i, s) in cfg.symbols.iter().enumerate() {
             let con_id = 1000 + i as i64;
-            contracts.insert(s.symbol.clone(), StkContract { con_id, symbol: s.symbol.clone() });
+            contracts.insert(
+                s.symbol.clone(),
+                StkContract {
+                    con_id,
+                    symbol: s.symbol.clone(),
+                },
+            );
             let mid = (s.price * 100.0).round() / 100.0;
             quotes.insert(
                 s.symbol.clone(),
-                Quote { bid: mid - 0.01, ask: mid + 0.01, bid_size: 300.0, ask_size: 400.0, last: mid },
+                Quote {
+                    bid: mid - 0.01,
+                    ask: mid + 0.01,
+                    bid_size: 300.0,
+                    ask_size: 400.0,
+                    last: mid,
+                },
             );
         }
         let mut plan = FaultPlan::default();
@@ -299,7 +325,12 @@ impl FakeGateway {
         } else {
             None
         };
-        Ok(FakeGateway { inner, addr, accept: Some(accept), quotes })
+        Ok(FakeGateway {
+            inner,
+            addr,
+            accept: Some(accept),
+            quotes,
+        })
     }
 
     /// The bound address (with the real port when `bind` had port 0).
@@ -314,7 +345,13 @@ impl FakeGateway {
 
     /// The requests the fake refused as malformed or unknown (encoder bugs).
     pub fn malformed_requests(&self) -> Vec<LoggedRequest> {
-        self.inner.core().log.iter().filter(|r| r.problem.is_some()).cloned().collect()
+        self.inner
+            .core()
+            .log
+            .iter()
+            .filter(|r| r.problem.is_some())
+            .cloned()
+            .collect()
     }
 
     /// How many placeOrder messages arrived (any outcome: booked, rejected,
@@ -351,7 +388,12 @@ impl FakeGateway {
 
     /// API client ids of the connections that completed startApi.
     pub fn connected_clients(&self) -> Vec<i32> {
-        self.inner.core().conns.values().filter_map(|c| c.client_id).collect()
+        self.inner
+            .core()
+            .conns
+            .values()
+            .filter_map(|c| c.client_id)
+            .collect()
     }
 
     /// The current quote of a symbol.
@@ -401,7 +443,9 @@ impl FakeGateway {
             return false;
         }
         let mut core = self.inner.core();
-        let Some(q) = core.quotes.get_mut(symbol) else { return false };
+        let Some(q) = core.quotes.get_mut(symbol) else {
+            return false;
+        };
         q.bid = bid;
         q.ask = ask;
         core.quote_changed(&self.inner, symbol);
@@ -439,7 +483,11 @@ impl FakeGateway {
 
     /// Polls `cond` every 5 ms until it holds or `timeout` passes; returns
     /// whether it held. For tests waiting on the fake's side.
-    pub fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&FakeGateway) -> bool) -> bool {
+    pub fn wait_until(
+        &self,
+        timeout: Duration,
+        mut cond: impl FnMut(&FakeGateway) -> bool,
+    ) -> bool {
         let end = Instant::now() + timeout;
         loop {
             if cond(self) {
@@ -494,7 +542,9 @@ fn accept_loop(inner: Arc<Inner>, listener: TcpListener) {
         let Ok(stream) = stream else { continue };
         let _ = stream.set_nodelay(true);
         let conn_id = inner.next_conn.fetch_add(1, Ordering::SeqCst);
-        let (Ok(w), Ok(r)) = (stream.try_clone(), stream.try_clone()) else { continue };
+        let (Ok(w), Ok(r)) = (stream.try_clone(), stream.try_clone()) else {
+            continue;
+        };
         let (tx, rx) = mpsc::channel();
         inner.core().conns.insert(
             conn_id,
@@ -534,7 +584,9 @@ fn writer_loop(inner: Arc<Inner>, mut stream: TcpStream, rx: Receiver<WriterCmd>
         }
         let ok = match wire.write_mode {
             WriteMode::Normal => stream.write_all(&bytes).is_ok(),
-            WriteMode::SplitBytes => bytes.iter().all(|b| stream.write_all(&[*b]).and_then(|_| stream.flush()).is_ok()),
+            WriteMode::SplitBytes => bytes
+                .iter()
+                .all(|b| stream.write_all(&[*b]).and_then(|_| stream.flush()).is_ok()),
             WriteMode::Coalesce => {
                 // Let the rest of the burst queue up, then write it at once.
                 thread::sleep(Duration::from_millis(2));
@@ -587,7 +639,10 @@ fn quote_loop(inner: Arc<Inner>, stop: Receiver<()>) {
 
 /// Wall-clock now as (epoch seconds, `YYYYMMDD HH:MM:SS UTC`).
 fn now_parts() -> (i64, String) {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let text = chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.format("%Y%m%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "19700101 00:00:00 UTC".into());
@@ -607,7 +662,10 @@ impl Core {
 
     /// The connection of an API client id, if connected.
     fn conn_of(&self, client_id: i32) -> Option<u64> {
-        self.conns.iter().find(|(_, c)| c.client_id == Some(client_id)).map(|(id, _)| *id)
+        self.conns
+            .iter()
+            .find(|(_, c)| c.client_id == Some(client_id))
+            .map(|(id, _)| *id)
     }
 
     /// Queues a frame to whichever connection holds this client id.
@@ -638,7 +696,14 @@ impl Core {
         use wire::out::error;
         match event {
             ConnEvent::LostThenRestoredKept | ConnEvent::LostThenRestoredLost => {
-                self.send(conn, error(-1, 1100, "Connectivity between IB and Trader Workstation has been lost."));
+                self.send(
+                    conn,
+                    error(
+                        -1,
+                        1100,
+                        "Connectivity between IB and Trader Workstation has been lost.",
+                    ),
+                );
                 if event == ConnEvent::LostThenRestoredKept {
                     self.send(
                         conn,
@@ -663,10 +728,22 @@ impl Core {
             ConnEvent::Hang => self.hang = true,
             ConnEvent::Disconnect => self.close(conn),
             ConnEvent::FarmBrokenThenOk => {
-                self.send(conn, error(-1, 2103, "Market data farm connection is broken:usfarm"));
-                self.send(conn, error(-1, 2105, "HMDS data farm connection is broken:ushmds"));
-                self.send(conn, error(-1, 2104, "Market data farm connection is OK:usfarm"));
-                self.send(conn, error(-1, 2106, "HMDS data farm connection is OK:ushmds"));
+                self.send(
+                    conn,
+                    error(-1, 2103, "Market data farm connection is broken:usfarm"),
+                );
+                self.send(
+                    conn,
+                    error(-1, 2105, "HMDS data farm connection is broken:ushmds"),
+                );
+                self.send(
+                    conn,
+                    error(-1, 2104, "Market data farm connection is OK:usfarm"),
+                );
+                self.send(
+                    conn,
+                    error(-1, 2106, "HMDS data farm connection is OK:ushmds"),
+                );
             }
         }
     }
@@ -674,7 +751,9 @@ impl Core {
     /// Streams a symbol's new quote and fills the resting orders it
     /// crosses.
     fn quote_changed(&mut self, inner: &Inner, symbol: &str) {
-        let Some(q) = self.quotes.get(symbol).copied() else { return };
+        let Some(q) = self.quotes.get(symbol).copied() else {
+            return;
+        };
         let (now, _) = now_parts();
         let mut out: Vec<(u64, Vec<String>)> = Vec::new();
         for (id, c) in &self.conns {
@@ -688,7 +767,12 @@ impl Core {
             }
             for (req, s) in &c.tbt_subs {
                 if s == symbol {
-                    out.push((*id, wire::out::tick_by_tick_bid_ask(*req, now, q.bid, q.ask, q.bid_size, q.ask_size)));
+                    out.push((
+                        *id,
+                        wire::out::tick_by_tick_bid_ask(
+                            *req, now, q.bid, q.ask, q.bid_size, q.ask_size,
+                        ),
+                    ));
                 }
             }
         }
@@ -709,11 +793,15 @@ impl Core {
 
     /// Fills the order if it is marketable against its symbol's quote.
     fn try_match(&mut self, inner: &Inner, perm: i64) {
-        let Some(o) = self.state.orders.get(&perm) else { return };
+        let Some(o) = self.state.orders.get(&perm) else {
+            return;
+        };
         if o.status != OrderStatus::Submitted {
             return;
         }
-        let Some(q) = self.quotes.get(&o.symbol) else { return };
+        let Some(q) = self.quotes.get(&o.symbol) else {
+            return;
+        };
         if let Some(price) = o.match_price(q.bid, q.ask) {
             self.fill(inner, perm, price);
         }
@@ -722,7 +810,9 @@ impl Core {
     /// Account values keyed by IB tag.
     fn account_values(&self) -> Vec<(&'static str, String)> {
         let quotes = &self.quotes;
-        let nl = self.state.net_liquidation(|s| quotes.get(s).map(|q| (q.bid + q.ask) / 2.0));
+        let nl = self
+            .state
+            .net_liquidation(|s| quotes.get(s).map(|q| (q.bid + q.ask) / 2.0));
         let cash = self.state.cash;
         vec![
             ("NetLiquidation", format!("{nl:.2}")),
@@ -739,10 +829,20 @@ impl Core {
         for (k, v) in self.account_values() {
             frames.push(wire::out::update_account_value(k, &v, account));
         }
-        frames.push(wire::out::update_account_value("CashBalance", &format!("{:.2}", self.state.cash), account));
+        frames.push(wire::out::update_account_value(
+            "CashBalance",
+            &format!("{:.2}", self.state.cash),
+            account,
+        ));
         for (sym, p) in &self.state.positions {
             if let (Some(c), Some(q)) = (self.contracts.get(sym), self.quotes.get(sym)) {
-                frames.push(wire::out::update_portfolio(c, p.qty, (q.bid + q.ask) / 2.0, p.avg_cost, account));
+                frames.push(wire::out::update_portfolio(
+                    c,
+                    p.qty,
+                    (q.bid + q.ask) / 2.0,
+                    p.avg_cost,
+                    account,
+                ));
             }
         }
         let (_, t) = now_parts();
@@ -758,10 +858,20 @@ impl Core {
     /// connections that subscribed to them.
     fn push_books(&mut self, symbol: &str) {
         let account = self.account.clone();
-        let pos = self.state.positions.get(symbol).copied().unwrap_or_default();
-        let Some(c) = self.contracts.get(symbol).cloned() else { return };
-        let subs: Vec<(u64, bool, bool)> =
-            self.conns.iter().map(|(id, c)| (*id, c.positions_sub, c.account_updates)).collect();
+        let pos = self
+            .state
+            .positions
+            .get(symbol)
+            .copied()
+            .unwrap_or_default();
+        let Some(c) = self.contracts.get(symbol).cloned() else {
+            return;
+        };
+        let subs: Vec<(u64, bool, bool)> = self
+            .conns
+            .iter()
+            .map(|(id, c)| (*id, c.positions_sub, c.account_updates))
+            .collect();
         for (id, positions, account_updates) in subs {
             if positions {
                 self.send(id, wire::out::position(&account, &c, pos.qty, pos.avg_cost));
@@ -778,11 +888,24 @@ impl Core {
         use faults::Trigger;
         let faults = self.plan.take(Trigger::Fill);
         let has = |f: &dyn Fn(&OrderFault) -> bool| faults.iter().any(f);
-        let Some(o) = self.state.orders.get(&perm) else { return };
-        let commission = book::commission_for(o.remaining(), inner.cfg.commission_per_share, inner.cfg.commission_min);
+        let Some(o) = self.state.orders.get(&perm) else {
+            return;
+        };
+        let commission = book::commission_for(
+            o.remaining(),
+            inner.cfg.commission_per_share,
+            inner.cfg.commission_min,
+        );
         let (_, time) = now_parts();
-        let Some(idx) = self.state.fill(perm, price, commission, time) else { return };
-        let symbol = self.state.orders.get(&perm).map(|o| o.symbol.clone()).unwrap_or_default();
+        let Some(idx) = self.state.fill(perm, price, commission, time) else {
+            return;
+        };
+        let symbol = self
+            .state
+            .orders
+            .get(&perm)
+            .map(|o| o.symbol.clone())
+            .unwrap_or_default();
         if let Some(q) = self.quotes.get_mut(&symbol) {
             q.last = price;
         }
@@ -792,11 +915,16 @@ impl Core {
                 e.commission = None;
             }
         }
-        let Some(exec) = self.state.executions.get(idx).cloned() else { return };
+        let Some(exec) = self.state.executions.get(idx).cloned() else {
+            return;
+        };
         let client = exec.client_id;
         let comm_first = has(&|f| *f == OrderFault::CommissionBeforeExec);
         if comm_first && !never {
-            self.send_client(client, wire::out::commission_report(&exec.exec_id, commission));
+            self.send_client(
+                client,
+                wire::out::commission_report(&exec.exec_id, commission),
+            );
         }
         let exec_frame = self.exec_frame(&exec, -1);
         self.send_client(client, exec_frame.clone());
@@ -825,7 +953,9 @@ impl Core {
             self.push_books(&symbol);
             return;
         }
-        let Some(o) = self.state.orders.get(&perm).cloned() else { return };
+        let Some(o) = self.state.orders.get(&perm).cloned() else {
+            return;
+        };
         let status = wire::out::order_status(
             o.order_id,
             o.status.as_str(),
@@ -851,10 +981,12 @@ impl Core {
                 if let Some(c) = self.conns.get(&conn) {
                     let tx = c.tx.clone();
                     let bytes = wire::frame(&report);
-                    let _ = thread::Builder::new().name("fake-ibkr-commission".into()).spawn(move || {
-                        thread::sleep(delay);
-                        let _ = tx.send(WriterCmd::Frame(bytes));
-                    });
+                    let _ = thread::Builder::new()
+                        .name("fake-ibkr-commission".into())
+                        .spawn(move || {
+                            thread::sleep(delay);
+                            let _ = tx.send(WriterCmd::Frame(bytes));
+                        });
                 }
             }
         }
@@ -862,7 +994,10 @@ impl Core {
     }
 
     fn exec_frame(&self, e: &Execution, req_id: i64) -> Vec<String> {
-        let fallback = StkContract { con_id: 0, symbol: e.symbol.clone() };
+        let fallback = StkContract {
+            con_id: 0,
+            symbol: e.symbol.clone(),
+        };
         let c = self.contracts.get(&e.symbol).unwrap_or(&fallback);
         wire::out::exec_details(&wire::out::ExecView {
             req_id,
@@ -883,7 +1018,10 @@ impl Core {
     }
 
     fn open_order_frame(&self, o: &Order, commission: Option<f64>) -> Vec<String> {
-        let fallback = StkContract { con_id: 0, symbol: o.symbol.clone() };
+        let fallback = StkContract {
+            con_id: 0,
+            symbol: o.symbol.clone(),
+        };
         let c = self.contracts.get(&o.symbol).unwrap_or(&fallback);
         wire::out::open_order(&wire::out::OpenOrderView {
             order_id: o.order_id,

@@ -23,30 +23,34 @@ use super::{now_parts, Core, Inner, LoggedRequest};
 /// 2.1.0 `Client.placeOrder` at version 178 with no combo legs, no
 /// delta-neutral order or contract, no scale increment, no hedge, no algo,
 /// not PEG BENCH/BEST/MID, no conditions and exchange ≠ IBKRATS:
+///
+/// ```text
 ///   2 (id, orderId) + 12 (contract) + 2 (secIdType, secId)
-/// + 19 (action … hidden) + 7 ("", discretionaryAmt … faPercentage; no
-///   faProfile since 177) + 24 (modelCode … deltaNeutralAuxPrice)
-/// + 7 (continuousUpdate … scalePriceIncrement) + 4 (scaleTable …
-///   hedgeType) + 4 (optOutSmartRouting … notHeld) + 1 (deltaNeutral
-///   contract flag) + 1 (algoStrategy) + 6 (algoId … randomizePrice)
-/// + 1 (conditions count) + 19 (adjustedOrderType … usePriceMgmtAlgo)
+/// + 19 (action … hidden)
+/// + 7 ("", discretionaryAmt … faPercentage; no faProfile since 177)
+/// + 24 (modelCode … deltaNeutralAuxPrice)
+/// + 7 (continuousUpdate … scalePriceIncrement)
+/// + 4 (scaleTable … hedgeType) + 4 (optOutSmartRouting … notHeld)
+/// + 1 (delta-neutral contract flag) + 1 (algoStrategy)
+/// + 6 (algoId … randomizePrice) + 1 (conditions count)
+/// + 19 (adjustedOrderType … usePriceMgmtAlgo)
 /// + 5 (duration, postToAts, autoCancelParent, advancedErrorOverride,
-///   manualOrderTime) = 114.
+///      manualOrderTime)
+/// = 114
+/// ```
+///
 /// Calibration: the same sum at server 164 (faProfile in, no
 /// advancedErrorOverride/manualOrderTime) gives 113, the count of
-/// rust-ibapi v2.9.2's recorded 164 fixture. The parser below walks the
-/// optional groups too, so the count it checks is this 114 plus whatever
-/// groups the order's own fields switch on.
+/// rust-ibapi v2.9.2's recorded 164 fixture. The parser walks the optional
+/// groups too, so the count it enforces is this 114 plus whatever groups
+/// the order's own fields switch on.
 pub const PLACE_ORDER_FIELDS_STK: usize = 114;
 
 /// Reads the handshake, then every request, until the socket closes.
 pub(crate) fn run(inner: Arc<Inner>, conn: u64, mut stream: TcpStream) {
     if handshake(&inner, conn, &mut stream) {
-        loop {
-            match wire::read_frame(&mut stream) {
-                Ok(Some(payload)) => handle_payload(&inner, conn, &payload),
-                Ok(None) | Err(_) => break,
-            }
+        while let Ok(Some(payload)) = wire::read_frame(&mut stream) {
+            handle_payload(&inner, conn, &payload);
         }
     }
     inner.core().close(conn);
@@ -59,8 +63,12 @@ fn handshake(inner: &Inner, conn: u64, stream: &mut TcpStream) -> bool {
     if !matches!(wire::read_exact_or_eof(stream, &mut prefix), Ok(true)) || &prefix != b"API\0" {
         return false;
     }
-    let Ok(Some(payload)) = wire::read_frame(stream) else { return false };
-    let Some((lo, hi)) = wire::parse_version_range(&payload) else { return false };
+    let Ok(Some(payload)) = wire::read_frame(stream) else {
+        return false;
+    };
+    let Some((lo, hi)) = wire::parse_version_range(&payload) else {
+        return false;
+    };
     let (_, time) = now_parts();
     let mode = inner.wire().handshake;
     let version = match mode {
@@ -97,7 +105,14 @@ fn handle_payload(inner: &Inner, conn: u64, payload: &[u8]) {
             fields: Vec::new(),
             problem: Some("payload does not end with NUL".into()),
         });
-        core.send(conn, out::error(-1, 320, "Server error when reading an API client request: fields must end with NUL"));
+        core.send(
+            conn,
+            out::error(
+                -1,
+                320,
+                "Server error when reading an API client request: fields must end with NUL",
+            ),
+        );
         return;
     };
     let msg_id: i32 = fields.first().and_then(|f| f.parse().ok()).unwrap_or(-1);
@@ -105,7 +120,11 @@ fn handle_payload(inner: &Inner, conn: u64, payload: &[u8]) {
     if let Some(max) = inner.wire().max_msgs_per_sec {
         let now = Instant::now();
         let over = core.conns.get_mut(&conn).is_some_and(|c| {
-            while c.recent.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {
+            while c
+                .recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1))
+            {
                 c.recent.pop_front();
             }
             c.recent.push_back(now);
@@ -119,17 +138,33 @@ fn handle_payload(inner: &Inner, conn: u64, payload: &[u8]) {
                 fields,
                 problem: Some(format!("pacing: more than {max} messages in one second")),
             });
-            let msg = format!("Max rate of messages per second has been exceeded:max={max} rec={}", max + 1);
+            let msg = format!(
+                "Max rate of messages per second has been exceeded:max={max} rec={}",
+                max + 1
+            );
             core.send(conn, out::error(-1, 100, &msg));
             return;
         }
     }
     let idx = core.log.len();
-    core.log.push(LoggedRequest { conn, client_id, msg_id, fields: fields.clone(), problem: None });
+    core.log.push(LoggedRequest {
+        conn,
+        client_id,
+        msg_id,
+        fields: fields.clone(),
+        problem: None,
+    });
     let result = if client_id.is_none() && msg_id != 71 {
         Err(Refusal::new(-1, 321, "request before startApi"))
     } else {
-        dispatch(&mut core, inner, conn, client_id.unwrap_or(0), msg_id, &fields)
+        dispatch(
+            &mut core,
+            inner,
+            conn,
+            client_id.unwrap_or(0),
+            msg_id,
+            &fields,
+        )
     };
     if let Err(r) = result {
         if let Some(entry) = core.log.get_mut(idx) {
@@ -154,7 +189,11 @@ struct Refusal {
 
 impl Refusal {
     fn new(id: i64, code: i32, msg: impl Into<String>) -> Refusal {
-        Refusal { id, code, msg: msg.into() }
+        Refusal {
+            id,
+            code,
+            msg: msg.into(),
+        }
     }
 }
 
@@ -164,18 +203,32 @@ fn shape(f: &[String], version: Option<&str>, count: usize, id: i64) -> Result<(
     if let Some(v) = version {
         let got = f.get(1).map(String::as_str).unwrap_or("");
         if got != v {
-            return Err(Refusal::new(id, 321, format!("message version {got:?}, expected {v} at server 178")));
+            return Err(Refusal::new(
+                id,
+                321,
+                format!("message version {got:?}, expected {v} at server 178"),
+            ));
         }
     }
     if f.len() != count {
-        return Err(Refusal::new(id, 320, format!("{} fields, expected {count} at server 178", f.len())));
+        return Err(Refusal::new(
+            id,
+            320,
+            format!("{} fields, expected {count} at server 178", f.len()),
+        ));
     }
     Ok(())
 }
 
 fn int_at(f: &[String], i: usize, name: &str) -> Result<i64, Refusal> {
     let raw = f.get(i).map(String::as_str).unwrap_or("");
-    raw.parse().map_err(|_| Refusal::new(-1, 320, format!("field {i} ({name}) is {raw:?}, not an integer")))
+    raw.parse().map_err(|_| {
+        Refusal::new(
+            -1,
+            320,
+            format!("field {i} ({name}) is {raw:?}, not an integer"),
+        )
+    })
 }
 
 fn str_at(f: &[String], i: usize) -> &str {
@@ -206,7 +259,11 @@ fn dispatch(
             shape(f, Some("1"), 3, -1)?;
             let kind = int_at(f, 2, "marketDataType")?;
             if !(1..=4).contains(&kind) {
-                return Err(Refusal::new(-1, 321, format!("market data type {kind} is not 1..4")));
+                return Err(Refusal::new(
+                    -1,
+                    321,
+                    format!("market data type {kind} is not 1..4"),
+                ));
             }
             if let Some(c) = core.conns.get_mut(&conn) {
                 c.md_type = kind as i32;
@@ -231,8 +288,13 @@ fn dispatch(
         }
         58 => {
             shape(f, Some("1"), 2, -1)?;
-            let live: Vec<i64> =
-                core.state.orders.values().filter(|o| !o.status.is_terminal()).map(|o| o.perm_id).collect();
+            let live: Vec<i64> = core
+                .state
+                .orders
+                .values()
+                .filter(|o| !o.status.is_terminal())
+                .map(|o| o.perm_id)
+                .collect();
             for perm in live {
                 cancel_perm(core, perm, false);
             }
@@ -269,7 +331,11 @@ fn dispatch(
                 .state
                 .positions
                 .iter()
-                .filter_map(|(s, p)| core.contracts.get(s).map(|c| out::position(&account, c, p.qty, p.avg_cost)))
+                .filter_map(|(s, p)| {
+                    core.contracts
+                        .get(s)
+                        .map(|c| out::position(&account, c, p.qty, p.avg_cost))
+                })
                 .collect();
             for r in rows {
                 core.send(conn, r);
@@ -306,7 +372,11 @@ fn dispatch(
             let subscribe = str_at(f, 2) == "1";
             let acct = str_at(f, 3);
             if !acct.is_empty() && acct != account {
-                return Err(Refusal::new(-1, 321, format!("unknown account {acct:?}; the fake manages {account}")));
+                return Err(Refusal::new(
+                    -1,
+                    321,
+                    format!("unknown account {acct:?}; the fake manages {account}"),
+                ));
             }
             if let Some(c) = core.conns.get_mut(&conn) {
                 c.account_updates = subscribe;
@@ -348,7 +418,34 @@ fn dispatch(
             core.send(conn, out::managed_accounts(&account));
             Ok(())
         }
-        other => Err(Refusal::new(-1, 321, format!("message id {other} is not served by the fake gateway"))),
+        9 => {
+            let req = int_at(f, 2, "reqId").unwrap_or(-1);
+            // [9, 8, reqId, C12, includeExpired, secIdType, secId, issuerId (≥176)]
+            shape(f, Some("8"), 19, req)?;
+            let con_id: i64 = str_at(f, 3).parse().unwrap_or(0);
+            let sec_type = str_at(f, 5);
+            let found = core
+                .contracts
+                .values()
+                .find(|c| {
+                    (con_id != 0 && c.con_id == con_id) || (con_id == 0 && c.symbol == str_at(f, 4))
+                })
+                .filter(|_| sec_type.is_empty() || sec_type == "STK")
+                .cloned();
+            match found {
+                Some(c) => {
+                    core.send(conn, out::contract_details(req, &c));
+                    core.send(conn, out::contract_details_end(req));
+                }
+                None => core.send(conn, out::error(req, 200, NO_SECDEF)),
+            }
+            Ok(())
+        }
+        other => Err(Refusal::new(
+            -1,
+            321,
+            format!("message id {other} is not served by the fake gateway"),
+        )),
     }
 }
 
@@ -356,7 +453,11 @@ fn start_api(core: &mut Core, inner: &Inner, conn: u64, f: &[String]) -> Result<
     shape(f, Some("2"), 4, -1)?;
     let client = int_at(f, 2, "clientId")? as i32;
     if core.conns.get(&conn).and_then(|c| c.client_id).is_some() {
-        return Err(Refusal::new(-1, 321, "startApi sent twice on one connection"));
+        return Err(Refusal::new(
+            -1,
+            321,
+            "startApi sent twice on one connection",
+        ));
     }
     if core.conn_of(client).is_some() {
         // F11: TWS refuses a second connection with the same client id.
@@ -377,20 +478,31 @@ fn start_api(core: &mut Core, inner: &Inner, conn: u64, f: &[String]) -> Result<
     let next = core.state.next_valid_id;
     core.send(conn, out::managed_accounts(&account));
     core.send(conn, out::next_valid_id(next));
-    core.send(conn, out::error(-1, 2104, "Market data farm connection is OK:usfarm"));
-    core.send(conn, out::error(-1, 2106, "HMDS data farm connection is OK:ushmds"));
-    core.send(conn, out::error(-1, 2158, "Sec-def data farm connection is OK:secdefnj"));
+    core.send(
+        conn,
+        out::error(-1, 2104, "Market data farm connection is OK:usfarm"),
+    );
+    core.send(
+        conn,
+        out::error(-1, 2106, "HMDS data farm connection is OK:ushmds"),
+    );
+    core.send(
+        conn,
+        out::error(-1, 2158, "Sec-def data farm connection is OK:secdefnj"),
+    );
     for (delay, event) in inner.cfg.scheduled.iter().copied() {
         let weak = inner.self_ref();
-        let _ = thread::Builder::new().name("fake-ibkr-sched".into()).spawn(move || {
-            thread::sleep(delay);
-            if let Some(inner) = weak.upgrade() {
-                let mut core = inner.core();
-                if core.conns.contains_key(&conn) {
-                    core.conn_event(conn, event);
+        let _ = thread::Builder::new()
+            .name("fake-ibkr-sched".into())
+            .spawn(move || {
+                thread::sleep(delay);
+                if let Some(inner) = weak.upgrade() {
+                    let mut core = inner.core();
+                    if core.conns.contains_key(&conn) {
+                        core.conn_event(conn, event);
+                    }
                 }
-            }
-        });
+            });
     }
     Ok(())
 }
@@ -418,7 +530,9 @@ fn req_mkt_data(core: &mut Core, conn: u64, f: &[String]) -> Result<(), Refusal>
     let symbol = symbol.to_owned();
     let snapshot = str_at(f, f.len() - 3) == "1";
     let md_type = core.conns.get(&conn).map(|c| c.md_type).unwrap_or(1);
-    let Some(q) = core.quotes.get(&symbol).copied() else { return Ok(()) };
+    let Some(q) = core.quotes.get(&symbol).copied() else {
+        return Ok(());
+    };
     core.send(conn, out::tick_req_params(req));
     core.send(conn, out::market_data_type(req, md_type));
     core.send(conn, out::tick_price(req, 1, q.bid, q.bid_size));
@@ -445,11 +559,23 @@ fn req_tick_by_tick(core: &mut Core, conn: u64, f: &[String]) -> Result<(), Refu
     };
     let symbol = symbol.to_owned();
     if str_at(f, 14) != "BidAsk" {
-        return Err(Refusal::new(req, 321, format!("tick-by-tick type {:?}: the fake serves BidAsk only", str_at(f, 14))));
+        return Err(Refusal::new(
+            req,
+            321,
+            format!(
+                "tick-by-tick type {:?}: the fake serves BidAsk only",
+                str_at(f, 14)
+            ),
+        ));
     }
-    let Some(q) = core.quotes.get(&symbol).copied() else { return Ok(()) };
+    let Some(q) = core.quotes.get(&symbol).copied() else {
+        return Ok(());
+    };
     let (now, _) = now_parts();
-    core.send(conn, out::tick_by_tick_bid_ask(req, now, q.bid, q.ask, q.bid_size, q.ask_size));
+    core.send(
+        conn,
+        out::tick_by_tick_bid_ask(req, now, q.bid, q.ask, q.bid_size, q.ask_size),
+    );
     if let Some(c) = core.conns.get_mut(&conn) {
         c.tbt_subs.insert(req, symbol);
     }
@@ -500,7 +626,13 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
         }
         fn count(&mut self, what: &str) -> Result<usize, Refusal> {
             let raw = self.one()?;
-            raw.parse().map_err(|_| Refusal::new(-1, 320, format!("placeOrder {what} count {raw:?} is not a number")))
+            raw.parse().map_err(|_| {
+                Refusal::new(
+                    -1,
+                    320,
+                    format!("placeOrder {what} count {raw:?} is not a number"),
+                )
+            })
         }
     }
     let order_id = int_at(f, 1, "orderId")?;
@@ -551,7 +683,11 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
         c.take(5).map_err(with_id)?;
     }
     if c.count("condition").map_err(with_id)? > 0 {
-        return Err(Refusal::new(order_id, 321, "order conditions are not served by the fake gateway"));
+        return Err(Refusal::new(
+            order_id,
+            321,
+            "order conditions are not served by the fake gateway",
+        ));
     }
     c.take(19).map_err(with_id)?; // adjustedOrderType … usePriceMgmtAlgo
     c.take(5).map_err(with_id)?; // duration … manualOrderTime (158..169)
@@ -570,7 +706,11 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
         return Err(Refusal::new(
             order_id,
             320,
-            format!("placeOrder has {} fields, expected {} for this order at server 178", f.len(), c.i),
+            format!(
+                "placeOrder has {} fields, expected {} for this order at server 178",
+                f.len(),
+                c.i
+            ),
         ));
     }
     Ok(Placed {
@@ -588,7 +728,13 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
     })
 }
 
-fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[String]) -> Result<(), Refusal> {
+fn place_order(
+    core: &mut Core,
+    inner: &Inner,
+    conn: u64,
+    client: i32,
+    f: &[String],
+) -> Result<(), Refusal> {
     core.orders_placed += 1;
     let p = parse_place_order(f)?;
     let id = p.order_id;
@@ -606,7 +752,10 @@ fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[Stri
         return Ok(());
     }
     let reject = |core: &mut Core, msg: &str| {
-        core.send(conn, out::error(id, 201, &format!("Order rejected - reason:{msg}")));
+        core.send(
+            conn,
+            out::error(id, 201, &format!("Order rejected - reason:{msg}")),
+        );
     };
     // A placeOrder for a live order of this client is a modification.
     if let Some(o) = core.state.live_order_mut(client, id) {
@@ -645,7 +794,10 @@ fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[Stri
         "BUY" => Action::Buy,
         "SELL" => Action::Sell,
         other => {
-            reject(core, &format!("action {other:?} is not served (BUY/SELL only)"));
+            reject(
+                core,
+                &format!("action {other:?} is not served (BUY/SELL only)"),
+            );
             return Ok(());
         }
     };
@@ -653,7 +805,10 @@ fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[Stri
         "MKT" => OrderType::Mkt,
         "LMT" => OrderType::Lmt,
         other => {
-            reject(core, &format!("order type {other:?} is not served (MKT/LMT only)"));
+            reject(
+                core,
+                &format!("order type {other:?} is not served (MKT/LMT only)"),
+            );
             return Ok(());
         }
     };
@@ -673,7 +828,11 @@ fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[Stri
         OrderType::Mkt => None,
     };
     let perm_id = core.state.take_perm_id();
-    let account = if p.account.is_empty() { inner.cfg.account.clone() } else { p.account.clone() };
+    let account = if p.account.is_empty() {
+        inner.cfg.account.clone()
+    } else {
+        p.account.clone()
+    };
     let mut order = Order {
         order_id: id,
         client_id: client,
@@ -683,7 +842,11 @@ fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[Stri
         total_qty: qty,
         order_type,
         lmt_price,
-        tif: if p.tif.is_empty() { "DAY".into() } else { p.tif.clone() },
+        tif: if p.tif.is_empty() {
+            "DAY".into()
+        } else {
+            p.tif.clone()
+        },
         order_ref: p.order_ref.clone(),
         account,
         status: OrderStatus::Submitted,
@@ -708,27 +871,49 @@ fn place_order(core: &mut Core, inner: &Inner, conn: u64, client: i32, f: &[Stri
 }
 
 fn cancel_order(core: &mut Core, conn: u64, client: i32, id: i64) {
-    match core.state.find_order(client, id).map(|o| (o.perm_id, o.status)) {
+    match core
+        .state
+        .find_order(client, id)
+        .map(|o| (o.perm_id, o.status))
+    {
         Some((perm, status)) if !status.is_terminal() => cancel_perm(core, perm, true),
         Some((_, status)) => core.send(
             conn,
-            out::error(id, 10148, &format!("OrderId {id} that needs to be cancelled cannot be cancelled, state: {}.", status.as_str())),
+            out::error(
+                id,
+                10148,
+                &format!(
+                    "OrderId {id} that needs to be cancelled cannot be cancelled, state: {}.",
+                    status.as_str()
+                ),
+            ),
         ),
-        None => core.send(conn, out::error(id, 10147, &format!("OrderId {id} that needs to be cancelled is not found."))),
+        None => core.send(
+            conn,
+            out::error(
+                id,
+                10147,
+                &format!("OrderId {id} that needs to be cancelled is not found."),
+            ),
+        ),
     }
 }
 
 /// Cancels a live order: orderStatus(PendingCancel) (when `pending`),
 /// orderStatus(Cancelled) and error(orderId, 202) to its owner.
 fn cancel_perm(core: &mut Core, perm: i64, pending: bool) {
-    let Some(o) = core.state.orders.get_mut(&perm) else { return };
+    let Some(o) = core.state.orders.get_mut(&perm) else {
+        return;
+    };
     let client = o.client_id;
     if pending {
         o.status = OrderStatus::PendingCancel;
         let fr = Core::status_frame(o);
         core.send_client(client, fr);
     }
-    let Some(o) = core.state.orders.get_mut(&perm) else { return };
+    let Some(o) = core.state.orders.get_mut(&perm) else {
+        return;
+    };
     o.status = OrderStatus::Cancelled;
     let id = o.order_id;
     let fr = Core::status_frame(o);
@@ -753,7 +938,9 @@ fn req_executions(core: &mut Core, conn: u64, f: &[String]) -> Result<(), Refusa
         .iter()
         .filter(|e| want_client == 0 || e.client_id as i64 == want_client)
         .filter(|_| acct.is_empty() || acct == account)
-        .filter(|e| since.is_empty() || e.time.get(..17).unwrap_or("") >= since.get(..17).unwrap_or(&since))
+        .filter(|e| {
+            since.is_empty() || e.time.get(..17).unwrap_or("") >= since.get(..17).unwrap_or(&since)
+        })
         .filter(|e| symbol.is_empty() || e.symbol == symbol)
         .filter(|_| sec_type.is_empty() || sec_type == "STK")
         .filter(|e| side.is_empty() || side == e.action.as_str() || side == e.action.exec_side())
@@ -777,11 +964,19 @@ mod tests {
     /// A plain STK order laid out as ib_async 2.1.0 sends it at 178.
     pub(crate) fn ib_async_like(order_type: &str, lmt: &str) -> Vec<String> {
         let mut f: Vec<String> = vec!["3".into(), "5".into()];
-        f.extend(["0", "AAPL", "STK", "", "0.0", "", "", "SMART", "", "USD", "", ""].map(String::from));
+        f.extend(
+            [
+                "0", "AAPL", "STK", "", "0.0", "", "", "SMART", "", "USD", "", "",
+            ]
+            .map(String::from),
+        );
         f.extend(["", ""].map(String::from));
         f.extend(
-            ["BUY", "100", order_type, lmt, "", "DAY", "", "", "O", "0", "my-ref", "1", "0", "0", "0", "0", "0", "0", "0"]
-                .map(String::from),
+            [
+                "BUY", "100", order_type, lmt, "", "DAY", "", "", "O", "0", "my-ref", "1", "0",
+                "0", "0", "0", "0", "0", "0",
+            ]
+            .map(String::from),
         );
         f.resize(PLACE_ORDER_FIELDS_STK, String::new());
         f[CONDITIONS_COUNT_AT] = "0".into();
@@ -794,7 +989,9 @@ mod tests {
 
     #[test]
     fn a_plain_order_of_114_fields_parses() {
-        let p = parse_place_order(&ib_async_like("LMT", "101.5")).ok().unwrap();
+        let p = parse_place_order(&ib_async_like("LMT", "101.5"))
+            .ok()
+            .unwrap();
         assert_eq!(p.order_id, 5);
         assert_eq!(p.symbol, "AAPL");
         assert_eq!(p.order_type, "LMT");

@@ -186,7 +186,15 @@ pub mod out {
 
     /// tickPrice(1): v=6, reqId, tickType, price, size, attrMask.
     pub fn tick_price(req_id: i64, tick_type: i32, price: f64, size: f64) -> Vec<String> {
-        vec![s(1), s(6), s(req_id), s(tick_type), px(price), qty(size), s(0)]
+        vec![
+            s(1),
+            s(6),
+            s(req_id),
+            s(tick_type),
+            px(price),
+            qty(size),
+            s(0),
+        ]
     }
 
     /// tickSize(2): v=6, reqId, tickType, size.
@@ -304,130 +312,134 @@ pub mod out {
             s("NMS"),
         ]); // 2..=12 contract
         f.extend([
-            o.action.to_owned(),                          // 13
-            qty(o.total_qty),                             // 14
-            o.order_type.to_owned(),                      // 15
+            o.action.to_owned(),                           // 13
+            qty(o.total_qty),                              // 14
+            o.order_type.to_owned(),                       // 15
             o.lmt_price.map(px).unwrap_or_else(|| s("0")), // 16 lmtPrice
-            s("0"),                                       // 17 auxPrice
-            o.tif.to_owned(),                             // 18
-            String::new(),                                // 19 ocaGroup
-            o.account.to_owned(),                         // 20
-            s("?"),                                       // 21 openClose
-            s(0),                                         // 22 origin
-            o.order_ref.to_owned(),                       // 23
-            s(o.client_id),                               // 24
-            s(o.perm_id),                                 // 25
-            s(0),                                         // 26 outsideRth
-            s(0),                                         // 27 hidden
-            s("0"),                                       // 28 discretionaryAmt
-            String::new(),                                // 29 goodAfterTime
-            String::new(),                                // 30 sharesAllocation
-            String::new(),                                // 31 faGroup
-            String::new(),                                // 32 faMethod
-            String::new(),                                // 33 faPercentage
+            s("0"),                                        // 17 auxPrice
+            o.tif.to_owned(),                              // 18
+            String::new(),                                 // 19 ocaGroup
+            o.account.to_owned(),                          // 20
+            s("?"),                                        // 21 openClose
+            s(0),                                          // 22 origin
+            o.order_ref.to_owned(),                        // 23
+            s(o.client_id),                                // 24
+            s(o.perm_id),                                  // 25
+            s(0),                                          // 26 outsideRth
+            s(0),                                          // 27 hidden
+            s("0"),                                        // 28 discretionaryAmt
+            String::new(),                                 // 29 goodAfterTime
+            String::new(),                                 // 30 sharesAllocation
+            String::new(),                                 // 31 faGroup
+            String::new(),                                 // 32 faMethod
+            String::new(),                                 // 33 faPercentage
         ]);
         f.extend([
-            String::new(),             // 34 modelCode
-            String::new(),             // 35 goodTillDate
-            String::new(),             // 36 rule80A
-            UNSET_DOUBLE.into(),       // 37 percentOffset
-            String::new(),             // 38 settlingFirm
-            s(0),                      // 39 shortSaleSlot
-            String::new(),             // 40 designatedLocation
-            s(-1),                     // 41 exemptCode
-            s(0),                      // 42 auctionStrategy
-            UNSET_DOUBLE.into(),       // 43 startingPrice
-            UNSET_DOUBLE.into(),       // 44 stockRefPrice
-            UNSET_DOUBLE.into(),       // 45 delta
-            UNSET_DOUBLE.into(),       // 46 stockRangeLower
-            UNSET_DOUBLE.into(),       // 47 stockRangeUpper
-            s(0),                      // 48 displaySize
-            s(0),                      // 49 blockOrder
-            s(0),                      // 50 sweepToFill
-            s(0),                      // 51 allOrNone
-            UNSET_INT.into(),          // 52 minQty
-            s(3),                      // 53 ocaType
-            s(0),                      // 54 eTradeOnly
-            s(0),                      // 55 firmQuoteOnly
-            UNSET_DOUBLE.into(),       // 56 nbboPriceCap
-            s(0),                      // 57 parentId
-            s(0),                      // 58 triggerMethod
-            UNSET_DOUBLE.into(),       // 59 volatility
-            s(0),                      // 60 volatilityType
-            s("None"),                 // 61 deltaNeutralOrderType
-            UNSET_DOUBLE.into(),       // 62 deltaNeutralAuxPrice
-            s(0),                      // 63 deltaNeutralConId
-            String::new(),             // 64 deltaNeutralSettlingFirm
-            String::new(),             // 65 deltaNeutralClearingAccount
-            String::new(),             // 66 deltaNeutralClearingIntent
-            String::new(),             // 67 deltaNeutralOpenClose
-            s(0),                      // 68 deltaNeutralShortSale
-            s(0),                      // 69 deltaNeutralShortSaleSlot
-            String::new(),             // 70 deltaNeutralDesignatedLocation
-            s(0),                      // 71 continuousUpdate
-            s(0),                      // 72 referencePriceType
-            UNSET_DOUBLE.into(),       // 73 trailStopPrice
-            UNSET_DOUBLE.into(),       // 74 trailingPercent
-            UNSET_DOUBLE.into(),       // 75 basisPoints
-            UNSET_INT.into(),          // 76 basisPointsType
-            String::new(),             // 77 comboLegsDescrip
-            s(0),                      // 78 comboLegs count
-            s(0),                      // 79 orderComboLegs count
-            s(0),                      // 80 smartComboRoutingParams count
-            UNSET_INT.into(),          // 81 scaleInitLevelSize
-            UNSET_INT.into(),          // 82 scaleSubsLevelSize
-            UNSET_DOUBLE.into(),       // 83 scalePriceIncrement
-            String::new(),             // 84 hedgeType
-            s(0),                      // 85 optOutSmartRouting
-            String::new(),             // 86 clearingAccount
-            s("IB"),                   // 87 clearingIntent
-            s(0),                      // 88 notHeld
-            s(0),                      // 89 deltaNeutralContract present
-            String::new(),             // 90 algoStrategy
-            s(0),                      // 91 solicited
-            s(0),                      // 92 whatIf
-            o.status.to_owned(),       // 93 status
-            UNSET_DOUBLE.into(),       // 94 initMarginBefore
-            UNSET_DOUBLE.into(),       // 95 maintMarginBefore
-            UNSET_DOUBLE.into(),       // 96 equityWithLoanBefore
-            UNSET_DOUBLE.into(),       // 97 initMarginChange
-            UNSET_DOUBLE.into(),       // 98 maintMarginChange
-            UNSET_DOUBLE.into(),       // 99 equityWithLoanChange
-            UNSET_DOUBLE.into(),       // 100 initMarginAfter
-            UNSET_DOUBLE.into(),       // 101 maintMarginAfter
-            UNSET_DOUBLE.into(),       // 102 equityWithLoanAfter
+            String::new(),                                               // 34 modelCode
+            String::new(),                                               // 35 goodTillDate
+            String::new(),                                               // 36 rule80A
+            UNSET_DOUBLE.into(),                                         // 37 percentOffset
+            String::new(),                                               // 38 settlingFirm
+            s(0),                                                        // 39 shortSaleSlot
+            String::new(),                                               // 40 designatedLocation
+            s(-1),                                                       // 41 exemptCode
+            s(0),                                                        // 42 auctionStrategy
+            UNSET_DOUBLE.into(),                                         // 43 startingPrice
+            UNSET_DOUBLE.into(),                                         // 44 stockRefPrice
+            UNSET_DOUBLE.into(),                                         // 45 delta
+            UNSET_DOUBLE.into(),                                         // 46 stockRangeLower
+            UNSET_DOUBLE.into(),                                         // 47 stockRangeUpper
+            s(0),                                                        // 48 displaySize
+            s(0),                                                        // 49 blockOrder
+            s(0),                                                        // 50 sweepToFill
+            s(0),                                                        // 51 allOrNone
+            UNSET_INT.into(),                                            // 52 minQty
+            s(3),                                                        // 53 ocaType
+            s(0),                                                        // 54 eTradeOnly
+            s(0),                                                        // 55 firmQuoteOnly
+            UNSET_DOUBLE.into(),                                         // 56 nbboPriceCap
+            s(0),                                                        // 57 parentId
+            s(0),                                                        // 58 triggerMethod
+            UNSET_DOUBLE.into(),                                         // 59 volatility
+            s(0),                                                        // 60 volatilityType
+            s("None"),                                                   // 61 deltaNeutralOrderType
+            UNSET_DOUBLE.into(),                                         // 62 deltaNeutralAuxPrice
+            s(0),                                                        // 63 deltaNeutralConId
+            String::new(),       // 64 deltaNeutralSettlingFirm
+            String::new(),       // 65 deltaNeutralClearingAccount
+            String::new(),       // 66 deltaNeutralClearingIntent
+            String::new(),       // 67 deltaNeutralOpenClose
+            s(0),                // 68 deltaNeutralShortSale
+            s(0),                // 69 deltaNeutralShortSaleSlot
+            String::new(),       // 70 deltaNeutralDesignatedLocation
+            s(0),                // 71 continuousUpdate
+            s(0),                // 72 referencePriceType
+            UNSET_DOUBLE.into(), // 73 trailStopPrice
+            UNSET_DOUBLE.into(), // 74 trailingPercent
+            UNSET_DOUBLE.into(), // 75 basisPoints
+            UNSET_INT.into(),    // 76 basisPointsType
+            String::new(),       // 77 comboLegsDescrip
+            s(0),                // 78 comboLegs count
+            s(0),                // 79 orderComboLegs count
+            s(0),                // 80 smartComboRoutingParams count
+            UNSET_INT.into(),    // 81 scaleInitLevelSize
+            UNSET_INT.into(),    // 82 scaleSubsLevelSize
+            UNSET_DOUBLE.into(), // 83 scalePriceIncrement
+            String::new(),       // 84 hedgeType
+            s(0),                // 85 optOutSmartRouting
+            String::new(),       // 86 clearingAccount
+            s("IB"),             // 87 clearingIntent
+            s(0),                // 88 notHeld
+            s(0),                // 89 deltaNeutralContract present
+            String::new(),       // 90 algoStrategy
+            s(0),                // 91 solicited
+            s(0),                // 92 whatIf
+            o.status.to_owned(), // 93 status
+            UNSET_DOUBLE.into(), // 94 initMarginBefore
+            UNSET_DOUBLE.into(), // 95 maintMarginBefore
+            UNSET_DOUBLE.into(), // 96 equityWithLoanBefore
+            UNSET_DOUBLE.into(), // 97 initMarginChange
+            UNSET_DOUBLE.into(), // 98 maintMarginChange
+            UNSET_DOUBLE.into(), // 99 equityWithLoanChange
+            UNSET_DOUBLE.into(), // 100 initMarginAfter
+            UNSET_DOUBLE.into(), // 101 maintMarginAfter
+            UNSET_DOUBLE.into(), // 102 equityWithLoanAfter
             o.commission.map(px).unwrap_or_else(|| UNSET_DOUBLE.into()), // 103 commission
-            UNSET_DOUBLE.into(),       // 104 minCommission
-            UNSET_DOUBLE.into(),       // 105 maxCommission
-            if o.commission.is_some() { s("USD") } else { String::new() }, // 106
-            String::new(),             // 107 warningText
-            s(0),                      // 108 randomizeSize
-            s(0),                      // 109 randomizePrice
-            s(0),                      // 110 conditions count
-            String::new(),             // 111 adjustedOrderType (real TWS: None)
-            UNSET_DOUBLE.into(),       // 112 triggerPrice
-            UNSET_DOUBLE.into(),       // 113 trailStopPrice
-            UNSET_DOUBLE.into(),       // 114 lmtPriceOffset
-            UNSET_DOUBLE.into(),       // 115 adjustedStopPrice
-            UNSET_DOUBLE.into(),       // 116 adjustedStopLimitPrice
-            UNSET_DOUBLE.into(),       // 117 adjustedTrailingAmount
-            s(0),                      // 118 adjustableTrailingUnit
-            String::new(),             // 119 softDollarTier name
-            String::new(),             // 120 softDollarTier value
-            String::new(),             // 121 softDollarTier displayName
-            UNSET_DOUBLE.into(),       // 122 cashQty
-            s(0),                      // 123 dontUseAutoPriceForHedge
-            s(0),                      // 124 isOmsContainer
-            s(0),                      // 125 discretionaryUpToLimitPrice
-            s(0),                      // 126 usePriceMgmtAlgo
-            UNSET_INT.into(),          // 127 duration
-            UNSET_INT.into(),          // 128 postToAts
-            s(0),                      // 129 autoCancelParent
-            UNSET_INT.into(),          // 130 minTradeQty
-            UNSET_INT.into(),          // 131 minCompeteSize
-            UNSET_DOUBLE.into(),       // 132 competeAgainstBestOffset
-            UNSET_DOUBLE.into(),       // 133 midOffsetAtWhole
-            UNSET_DOUBLE.into(),       // 134 midOffsetAtHalf
+            UNSET_DOUBLE.into(), // 104 minCommission
+            UNSET_DOUBLE.into(), // 105 maxCommission
+            if o.commission.is_some() {
+                s("USD")
+            } else {
+                String::new()
+            }, // 106
+            String::new(),       // 107 warningText
+            s(0),                // 108 randomizeSize
+            s(0),                // 109 randomizePrice
+            s(0),                // 110 conditions count
+            String::new(),       // 111 adjustedOrderType (real TWS: None)
+            UNSET_DOUBLE.into(), // 112 triggerPrice
+            UNSET_DOUBLE.into(), // 113 trailStopPrice
+            UNSET_DOUBLE.into(), // 114 lmtPriceOffset
+            UNSET_DOUBLE.into(), // 115 adjustedStopPrice
+            UNSET_DOUBLE.into(), // 116 adjustedStopLimitPrice
+            UNSET_DOUBLE.into(), // 117 adjustedTrailingAmount
+            s(0),                // 118 adjustableTrailingUnit
+            String::new(),       // 119 softDollarTier name
+            String::new(),       // 120 softDollarTier value
+            String::new(),       // 121 softDollarTier displayName
+            UNSET_DOUBLE.into(), // 122 cashQty
+            s(0),                // 123 dontUseAutoPriceForHedge
+            s(0),                // 124 isOmsContainer
+            s(0),                // 125 discretionaryUpToLimitPrice
+            s(0),                // 126 usePriceMgmtAlgo
+            UNSET_INT.into(),    // 127 duration
+            UNSET_INT.into(),    // 128 postToAts
+            s(0),                // 129 autoCancelParent
+            UNSET_INT.into(),    // 130 minTradeQty
+            UNSET_INT.into(),    // 131 minCompeteSize
+            UNSET_DOUBLE.into(), // 132 competeAgainstBestOffset
+            UNSET_DOUBLE.into(), // 133 midOffsetAtWhole
+            UNSET_DOUBLE.into(), // 134 midOffsetAtHalf
         ]);
         f
     }
@@ -536,7 +548,15 @@ pub mod out {
 
     /// accountSummary(63): v=1, reqId, account, tag, value, currency.
     pub fn account_summary(req_id: i64, account: &str, tag: &str, value: &str) -> Vec<String> {
-        vec![s(63), s(1), s(req_id), account.into(), tag.into(), value.into(), s("USD")]
+        vec![
+            s(63),
+            s(1),
+            s(req_id),
+            account.into(),
+            tag.into(),
+            value.into(),
+            s("USD"),
+        ]
     }
 
     /// accountSummaryEnd(64): v=1, reqId.
@@ -546,7 +566,14 @@ pub mod out {
 
     /// updateAccountValue(6): v=2, key, value, currency, account.
     pub fn update_account_value(key: &str, value: &str, account: &str) -> Vec<String> {
-        vec![s(6), s(2), key.into(), value.into(), s("USD"), account.into()]
+        vec![
+            s(6),
+            s(2),
+            key.into(),
+            value.into(),
+            s("USD"),
+            account.into(),
+        ]
     }
 
     /// updatePortfolio(7): v=8, contract (conId, symbol, secType, lastTrade,
@@ -587,12 +614,81 @@ pub mod out {
     /// accountUpdateMulti(73): v=1, reqId, account, modelCode, key, value,
     /// currency.
     pub fn account_update_multi(req_id: i64, account: &str, key: &str, value: &str) -> Vec<String> {
-        vec![s(73), s(1), s(req_id), account.into(), String::new(), key.into(), value.into(), s("USD")]
+        vec![
+            s(73),
+            s(1),
+            s(req_id),
+            account.into(),
+            String::new(),
+            key.into(),
+            value.into(),
+            s("USD"),
+        ]
     }
 
     /// accountUpdateMultiEnd(74): v=1, reqId.
     pub fn account_update_multi_end(req_id: i64) -> Vec<String> {
         vec![s(74), s(1), s(req_id)]
+    }
+
+    /// contractDetails(10) at server ≥164 (no version field), as ib_async's
+    /// `Decoder.contractDetails` reads it: reqId, symbol, secType,
+    /// lastTimes, strike, right, exchange, currency, localSymbol,
+    /// marketName, tradingClass, conId, minTick, multiplier, orderTypes,
+    /// validExchanges, priceMagnifier, underConId, longName,
+    /// primaryExchange, contractMonth, industry, category, subcategory,
+    /// timeZoneId, tradingHours, liquidHours, evRule, evMultiplier,
+    /// secIdList count (0), aggGroup, underSymbol, underSecType,
+    /// marketRuleIds, realExpirationDate, stockType, minSize,
+    /// sizeIncrement, suggestedSizeIncrement — 40 fields.
+    pub fn contract_details(req_id: i64, c: &StkContract) -> Vec<String> {
+        vec![
+            s(10),
+            s(req_id),
+            c.symbol.clone(),
+            s("STK"),
+            String::new(),
+            s("0"),
+            String::new(),
+            s("SMART"),
+            s("USD"),
+            c.symbol.clone(),
+            s("NMS"),
+            s("NMS"),
+            s(c.con_id),
+            s("0.01"),
+            String::new(),
+            s("LMT,MKT"),
+            s("SMART,ISLAND"),
+            s(1),
+            s(0),
+            format!("{} (fake)", c.symbol),
+            s("NASDAQ"),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            s("US/Eastern"),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            s(0),
+            s(1),
+            String::new(),
+            String::new(),
+            s("26"),
+            String::new(),
+            s("COMMON"),
+            s("1"),
+            s("1"),
+            s("100"),
+        ]
+    }
+
+    /// contractDetailsEnd(52): v=1, reqId.
+    pub fn contract_details_end(req_id: i64) -> Vec<String> {
+        vec![s(52), s(1), s(req_id)]
     }
 
     /// completedOrdersEnd(102): no payload.
@@ -606,7 +702,10 @@ mod tests {
     use super::*;
 
     fn aapl() -> StkContract {
-        StkContract { con_id: 1000, symbol: "AAPL".into() }
+        StkContract {
+            con_id: 1000,
+            symbol: "AAPL".into(),
+        }
     }
 
     #[test]
@@ -679,6 +778,13 @@ mod tests {
         });
         assert_eq!(f.len(), 32);
         assert_eq!(f[14], "0000e0d5.6553b0a1.01.01");
+    }
+
+    #[test]
+    fn contract_details_has_40_fields() {
+        let f = out::contract_details(3, &aapl());
+        assert_eq!(f.len(), 40);
+        assert_eq!((f[2].as_str(), f[12].as_str()), ("AAPL", "1000"));
     }
 
     #[test]

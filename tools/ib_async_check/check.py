@@ -125,6 +125,14 @@ def main():
 
     # 3. market data.
     aapl = Stock("AAPL", "SMART", "USD")
+    (qualified,) = ib.qualifyContracts(aapl)
+    if qualified is None or aapl.conId <= 0 or aapl.primaryExchange != "NASDAQ":
+        fail(f"qualifyContracts AAPL: {aapl}")
+    ok(f"qualifyContracts AAPL: conId {aapl.conId}")
+    zzzz = Stock("ZZZZ", "SMART", "USD")
+    if ib.qualifyContracts(zzzz) != [None]:
+        fail("qualifyContracts of an unknown symbol did not fail")
+    ok("qualifyContracts unknown symbol: error 200, not qualified")
     ticker = ib.reqMktData(aapl, "", False, False)
     wait(ib, "AAPL bid/ask", lambda: ticker.bid > 0 and ticker.ask > 0 and not math.isnan(ticker.bid))
     if not ticker.bid <= ticker.ask:
@@ -135,7 +143,9 @@ def main():
     t0 = tbt.tickByTicks[0]
     ok(f"reqTickByTickData BidAsk: bid {t0.bidPrice} ask {t0.askPrice}")
     ib.cancelTickByTickData(aapl, "BidAsk")
-    unknown = ib.reqMktData(Stock("ZZZZ", "SMART", "USD"), "", False, False)
+    zzzz.conId = 999_999  # ib_async keys tickers by conId
+    errors.clear()
+    unknown = ib.reqMktData(zzzz, "", False, False)
     wait(ib, "error 200 for unknown symbol", lambda: any(c == 200 for _, c, _ in errors))
     ib.cancelMktData(unknown.contract)
     ok("reqMktData unknown symbol: error 200")
@@ -202,14 +212,13 @@ def main():
     wait(ib, "rejected trade done", lambda: bad.isDone())
     ok(f"order for unknown symbol rejected: error 200, status {bad.orderStatus.status}")
 
-    # 9. executions with their commission reports.
+    # 9. executions (ib_async returns fresh Fill objects for executions it
+    #    already holds, so commissions are checked on a second client below).
     fills = ib.reqExecutions()
     by_id = {f.execution.execId: f for f in fills}
     if ex.execId not in by_id or len(fills) != 2:
         fail(f"reqExecutions returned {list(by_id)}, expected 2 incl. {ex.execId}")
-    if by_id[ex.execId].commissionReport.commission <= 0:
-        fail("reqExecutions: commission report not joined")
-    ok(f"reqExecutions: {len(fills)} fills with commissions")
+    ok(f"reqExecutions: {len(fills)} fills incl. {ex.execId}")
 
     # 10. global cancel of a resting limit.
     g = ib.placeOrder(aapl, LimitOrder("BUY", 5, round(ticker.bid * 0.5, 2)))
@@ -223,6 +232,35 @@ def main():
     # 11. liveness probe.
     t = ib.reqCurrentTime()
     ok(f"reqCurrentTime: {t.isoformat()}")
+
+    # 12. a second client id: its start-up reqExecutions replays the fills
+    #     with their commission reports; positions are account-wide.
+    ib2 = IB()
+    try:
+        ib2.connect(args.host, args.port, clientId=8, timeout=10, raiseSyncErrors=True)
+    except Exception as e:  # noqa: BLE001
+        fail(f"second client connect: {e!r}")
+    replay = {f.execution.execId: f for f in ib2.fills()}
+    if set(replay) != set(by_id):
+        fail(f"second client fills {sorted(replay)}, expected {sorted(by_id)}")
+    if any(f.commissionReport.commission <= 0 or f.commissionReport.execId != i for i, f in replay.items()):
+        fail(f"second client: commissions not joined: {list(replay.values())}")
+    pos2 = {p.contract.symbol: p.position for p in ib2.positions()}
+    if pos2 != {"AAPL": 60}:
+        fail(f"second client positions {pos2}, expected AAPL 60")
+    ok("second client: executions replayed with commissions, position AAPL 60")
+    ib2.disconnect()
+
+    # 13. a third connection reusing client id 7 is refused (326).
+    ib3 = IB()
+    try:
+        ib3.connect(args.host, args.port, clientId=7, timeout=5)
+        fail("a second connection with client id 7 was accepted")
+    except Exception:  # noqa: BLE001 - the refusal is the expected outcome
+        pass
+    ib3.disconnect()
+    ok("duplicate client id 7 refused")
+    CAUGHT.records = [r for r in CAUGHT.records if "already in use" not in r]
 
     ib.disconnect()
     ib.sleep(0.1)
