@@ -607,18 +607,19 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
     }
     impl<'a> Cur<'a> {
         fn take(&mut self, n: usize) -> Result<&'a [String], Refusal> {
-            let s = self.f.get(self.i..self.i + n).ok_or_else(|| {
+            let end = self.i.saturating_add(n);
+            let s = self.f.get(self.i..end).ok_or_else(|| {
                 Refusal::new(
                     -1,
                     320,
                     format!(
                         "placeOrder has {} fields, too few for this order at server 178 (the walk needs field {}; a plain STK MKT/LMT order has {PLACE_ORDER_FIELDS_STK})",
                         self.f.len(),
-                        self.i + n - 1
+                        end.saturating_sub(1)
                     ),
                 )
             })?;
-            self.i += n;
+            self.i = end;
             Ok(s)
         }
         fn one(&mut self) -> Result<&'a str, Refusal> {
@@ -649,11 +650,11 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
     let order_type = head[2].clone();
     if sec_type == "BAG" {
         let legs = c.count("combo leg").map_err(with_id)?;
-        c.take(8 * legs).map_err(with_id)?;
+        c.take(legs.saturating_mul(8)).map_err(with_id)?;
         let order_legs = c.count("order combo leg").map_err(with_id)?;
         c.take(order_legs).map_err(with_id)?;
         let params = c.count("smart combo routing param").map_err(with_id)?;
-        c.take(2 * params).map_err(with_id)?;
+        c.take(params.saturating_mul(2)).map_err(with_id)?;
     }
     c.take(7).map_err(with_id)?; // "", discretionaryAmt … faPercentage
     let mid = c.take(24).map_err(with_id)?; // modelCode … deltaNeutralAuxPrice
@@ -675,7 +676,7 @@ fn parse_place_order(f: &[String]) -> Result<Placed, Refusal> {
     }
     if !c.one().map_err(with_id)?.is_empty() {
         let params = c.count("algo param").map_err(with_id)?;
-        c.take(2 * params).map_err(with_id)?;
+        c.take(params.saturating_mul(2)).map_err(with_id)?;
     }
     let misc = c.take(6).map_err(with_id)?; // algoId, whatIf, orderMiscOptions, solicited, randomize×2
     let what_if = misc[1] == "1";
@@ -1007,6 +1008,14 @@ mod tests {
         assert_eq!((r.id, r.code), (5, 320));
         assert!(r.msg.contains("expected 114"), "{}", r.msg);
         f.truncate(PLACE_ORDER_FIELDS_STK - 1);
+        assert!(parse_place_order(&f).is_err());
+    }
+
+    #[test]
+    fn absurd_group_counts_are_refused_not_panicking() {
+        let mut f = ib_async_like("MKT", "");
+        f[4] = "BAG".into();
+        f.insert(35, u64::MAX.to_string()); // combo legs count
         assert!(parse_place_order(&f).is_err());
     }
 
