@@ -978,16 +978,17 @@ impl Core {
             if delay.is_zero() {
                 self.send_client(client, report);
             } else if let Some(conn) = self.conn_of(client) {
-                if let Some(c) = self.conns.get(&conn) {
-                    let tx = c.tx.clone();
-                    let bytes = wire::frame(&report);
-                    let _ = thread::Builder::new()
-                        .name("fake-ibkr-commission".into())
-                        .spawn(move || {
-                            thread::sleep(delay);
-                            let _ = tx.send(WriterCmd::Frame(bytes));
-                        });
-                }
+                // Late report: to the same connection only (a reconnected
+                // client gets it from reqExecutions), unless hanging.
+                let weak = inner.self_ref();
+                let _ = thread::Builder::new()
+                    .name("fake-ibkr-commission".into())
+                    .spawn(move || {
+                        thread::sleep(delay);
+                        if let Some(inner) = weak.upgrade() {
+                            inner.core().send(conn, report);
+                        }
+                    });
             }
         }
         self.push_books(&symbol);
