@@ -34,6 +34,7 @@ pub mod engine;
 pub mod features;
 pub mod feed;
 pub mod horizon;
+pub mod ibfake;
 pub mod iso;
 pub mod journal;
 pub mod learning;
