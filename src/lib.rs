@@ -37,6 +37,7 @@ pub mod horizon;
 pub mod iso;
 pub mod journal;
 pub mod learning;
+pub mod live;
 pub mod loadtest;
 pub mod market;
 pub mod models;
