@@ -453,7 +453,10 @@ fn ibkr_and_live_values_out_of_range() {
         ]
     );
     assert_eq!(
-        errors_of("ibkr_port_high", "live_trading:\n  ibkr:\n    port: 70000\n    max_msgs_per_sec: 0\n"),
+        errors_of(
+            "ibkr_port_high",
+            "live_trading:\n  ibkr:\n    port: 70000\n    max_msgs_per_sec: 0\n"
+        ),
         [
             "F: live_trading.ibkr.port: 70000 is outside 1 <= n <= 65535",
             "F: live_trading.ibkr.max_msgs_per_sec: 0 is outside 1 <= n <= 50",
@@ -481,14 +484,23 @@ fn ibkr_and_live_bad_choices_and_strings() {
             "F: live_trading.live.entry_window_brokers: \"paper\" is not one of ibkr, all",
         ]
     );
-    for bad in ["9:30-16:00", "16:00-09:30", "09:30-09:30", "09:30-24:01", "09:60-10:00", "09:30"] {
+    for bad in [
+        "9:30-16:00",
+        "16:00-09:30",
+        "09:30-09:30",
+        "09:30-24:01",
+        "09:60-10:00",
+        "09:30",
+    ] {
         let errs = errors_of(
             "entry_window_shapes",
             &format!("live_trading:\n  live:\n    entry_window: \"{bad}\"\n"),
         );
         assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
         assert!(
-            errs[0].starts_with(&format!("F: live_trading.live.entry_window: \"{bad}\" is not an entry window")),
+            errs[0].starts_with(&format!(
+                "F: live_trading.live.entry_window: \"{bad}\" is not an entry window"
+            )),
             "{errs:?}"
         );
     }
@@ -517,9 +529,15 @@ fn ibkr_cross_key_rules() {
     // An md_client_id left out follows client_id.
     let c = load("md_follows", "live_trading:\n  ibkr:\n    client_id: 7\n");
     assert_eq!((c.ibkr.client_id, c.ibkr.md_client_id), (7, 8));
-    let c = load("md_wraps", "live_trading:\n  ibkr:\n    client_id: 2147483647\n");
+    let c = load(
+        "md_wraps",
+        "live_trading:\n  ibkr:\n    client_id: 2147483647\n",
+    );
     assert_eq!(c.ibkr.md_client_id, 0);
-    let c = load("base_eq_max", "live_trading:\n  ibkr:\n    reconnect_base_ms: 800\n    reconnect_max_ms: 800\n");
+    let c = load(
+        "base_eq_max",
+        "live_trading:\n  ibkr:\n    reconnect_base_ms: 800\n    reconnect_max_ms: 800\n",
+    );
     assert_eq!(c.ibkr.reconnect_max, Nanos::from_millis(800));
 }
 
@@ -535,7 +553,10 @@ fn ibkr_and_live_values_load_and_round_trip() {
     );
     assert_eq!(c.ibkr.host, "gw.example.com");
     assert_eq!(c.ibkr.port, 7497);
-    assert_eq!(c.ibkr.account.as_ref().map(|a| a.as_str()), Some("U1234567"));
+    assert_eq!(
+        c.ibkr.account.as_ref().map(|a| a.as_str()),
+        Some("U1234567")
+    );
     assert!(!c.ibkr.account.as_ref().unwrap().is_paper());
     assert_eq!(c.ibkr.market_data_type, MarketDataType::DelayedFrozen);
     assert_eq!(c.ibkr.market_data_type.code(), 4);

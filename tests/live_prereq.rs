@@ -27,7 +27,8 @@ const NY: Tz = Tz::America__New_York;
 
 /// A fresh directory for one test.
 fn temp_dir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("live-trading-prereq-{}-{test}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("live-trading-prereq-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -46,7 +47,11 @@ fn backtest_report(dir: &Path, growth: f64, dip: f64) -> PathBuf {
     let mut e = 100_000.0;
     for (i, day) in [4u32, 5].iter().enumerate() {
         for k in 0..10u64 {
-            e *= if (i as u64 * 10 + k) % 2 == 0 { growth } else { dip };
+            e *= if (i as u64 * 10 + k) % 2 == 0 {
+                growth
+            } else {
+                dip
+            };
             equity.push(EquityPoint {
                 time: Nanos(noon(*day).0 + k * 60 * Nanos::PER_SEC),
                 equity: e,
@@ -121,7 +126,10 @@ fn a_paper_account_needs_no_prerequisites() {
     let dir = temp_dir("paper");
     let config = EngineConfig::default();
     let ctx = context(&config, &dir, None, &["DU1234567"]);
-    assert_eq!(ctx.trading_account(), TradingAccount::Verified("DU1234567".into()));
+    assert_eq!(
+        ctx.trading_account(),
+        TradingAccount::Verified("DU1234567".into())
+    );
     assert!(!ctx.is_live());
     let r = check(&ctx);
     assert!(r.passed() && !r.live && r.checks.is_empty());
@@ -141,15 +149,32 @@ fn a_live_account_with_nothing_recorded_is_refused_with_reasons() {
     let (ok, detail) = item(&r, Prerequisite::BacktestSharpe);
     assert!(!ok && detail.contains("--backtest-report PATH"), "{detail}");
     let (ok, detail) = item(&r, Prerequisite::PaperDays);
-    assert!(!ok && detail.contains("0 recorded") && detail.contains("< live.min_paper_days 20"), "{detail}");
+    assert!(
+        !ok && detail.contains("0 recorded") && detail.contains("< live.min_paper_days 20"),
+        "{detail}"
+    );
     assert!(item(&r, Prerequisite::RiskLimits).0);
     let (ok, detail) = item(&r, Prerequisite::BrokerAccount);
-    assert!(ok && detail.contains("account U7654321 verified (live)"), "{detail}");
+    assert!(
+        ok && detail.contains("account U7654321 verified (live)"),
+        "{detail}"
+    );
     let shown = r.to_string();
-    assert!(shown.starts_with("prerequisites for live account U7654321:\n"), "{shown}");
-    assert!(shown.contains("  ✗ backtest Sharpe — no backtest report"), "{shown}");
+    assert!(
+        shown.starts_with("prerequisites for live account U7654321:\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("  ✗ backtest Sharpe — no backtest report"),
+        "{shown}"
+    );
     assert!(shown.contains("  ✓ risk limits — "), "{shown}");
-    assert!(shown.ends_with("2 of 4 failed: fix them, or pass --override-prerequisites (journaled) to trade anyway"), "{shown}");
+    assert!(
+        shown.ends_with(
+            "2 of 4 failed: fix them, or pass --override-prerequisites (journaled) to trade anyway"
+        ),
+        "{shown}"
+    );
     let note = override_note(&r);
     assert!(note.starts_with("prerequisites overridden (--override-prerequisites) for account U7654321; failed: backtest Sharpe: no backtest report"), "{note}");
     assert!(note.contains("; paper trading days: 0 recorded"), "{note}");
@@ -171,17 +196,31 @@ fn backtest_sharpe_passes_fails_and_explains() {
     assert!(good_s > 1.0 && bad_s < 1.0, "{good_s} {bad_s}");
     assert_eq!(sharpe(&flat), None, "constant equity has no Sharpe");
 
-    let run = |p: &Path| item(&check(&context(&config, &dir, Some(p), &["U7654321"])), Prerequisite::BacktestSharpe);
+    let run = |p: &Path| {
+        item(
+            &check(&context(&config, &dir, Some(p), &["U7654321"])),
+            Prerequisite::BacktestSharpe,
+        )
+    };
     let (ok, detail) = run(&good);
     assert!(ok, "{detail}");
-    assert!(detail.starts_with(&format!("{good_s:.2} >= live.min_backtest_sharpe 1.00 (")), "{detail}");
+    assert!(
+        detail.starts_with(&format!("{good_s:.2} >= live.min_backtest_sharpe 1.00 (")),
+        "{detail}"
+    );
     let (ok, detail) = run(&bad);
     assert!(!ok, "{detail}");
-    assert!(detail.starts_with(&format!("{bad_s:.2} < live.min_backtest_sharpe 1.00 (")), "{detail}");
+    assert!(
+        detail.starts_with(&format!("{bad_s:.2} < live.min_backtest_sharpe 1.00 (")),
+        "{detail}"
+    );
     let (ok, detail) = run(&flat);
     assert!(!ok && detail.contains("Sharpe undefined"), "{detail}");
     let (ok, detail) = run(&dir.join("missing.json"));
-    assert!(!ok && detail.contains("cannot read the backtest report"), "{detail}");
+    assert!(
+        !ok && detail.contains("cannot read the backtest report"),
+        "{detail}"
+    );
     let not_json = dir.join("backtest.txt");
     std::fs::write(&not_json, "Sharpe 3.0").unwrap();
     let (ok, detail) = run(&not_json);
@@ -200,7 +239,10 @@ fn backtest_sharpe_passes_fails_and_explains() {
     assert_eq!(ctx.backtest_report.as_deref(), Some(bad.as_path()));
     let ctx = PrereqContext::new(&strict, &dir, Some(&good), true, vec!["U7654321".into()]);
     let (ok, detail) = item(&check(&ctx), Prerequisite::BacktestSharpe);
-    assert!(!ok && detail.contains(&format!("< live.min_backtest_sharpe {:.2}", good_s + 1.0)), "{detail}");
+    assert!(
+        !ok && detail.contains(&format!("< live.min_backtest_sharpe {:.2}", good_s + 1.0)),
+        "{detail}"
+    );
 }
 
 /// Journal: records 1–2 before any session mark (March 1), a simulated
@@ -218,7 +260,11 @@ fn paper_days_count_only_paper_sessions() {
     };
     put(decision(noon(1)));
     let unmarked_end = put(decision(noon(1)));
-    append_mark(&dir, &mark(unmarked_end, TradingMode::Simulated, SessionBroker::Paper)).unwrap();
+    append_mark(
+        &dir,
+        &mark(unmarked_end, TradingMode::Simulated, SessionBroker::Paper),
+    )
+    .unwrap();
     put(decision(noon(4)));
     let sim_end = put(fill(noon(5)));
     let mut paper = mark(sim_end, TradingMode::Paper, SessionBroker::Ibkr);
@@ -228,18 +274,33 @@ fn paper_days_count_only_paper_sessions() {
     put(fill(noon(7)));
     put(decision(noon(8)));
     let paper_end = put(decision(Nanos(noon(8).0 + 3600 * Nanos::PER_SEC)));
-    append_mark(&dir, &mark(paper_end, TradingMode::Live, SessionBroker::Ibkr)).unwrap();
+    append_mark(
+        &dir,
+        &mark(paper_end, TradingMode::Live, SessionBroker::Ibkr),
+    )
+    .unwrap();
     let live_end = put(decision(noon(11)));
-    append_mark(&dir, &mark(live_end, TradingMode::DryRun, SessionBroker::Ibkr)).unwrap();
+    append_mark(
+        &dir,
+        &mark(live_end, TradingMode::DryRun, SessionBroker::Ibkr),
+    )
+    .unwrap();
     let dry_end = put(decision(noon(12)));
-    append_mark(&dir, &mark(dry_end, TradingMode::Paper, SessionBroker::Paper)).unwrap();
+    append_mark(
+        &dir,
+        &mark(dry_end, TradingMode::Paper, SessionBroker::Paper),
+    )
+    .unwrap();
     put(decision(noon(13)));
     w.sync().unwrap();
     drop(w);
 
     let days = paper_days(&dir, NY).unwrap();
     let dates: Vec<String> = days.dates.iter().map(ToString::to_string).collect();
-    assert_eq!(dates, ["2024-03-06", "2024-03-07", "2024-03-08", "2024-03-13"]);
+    assert_eq!(
+        dates,
+        ["2024-03-06", "2024-03-07", "2024-03-08", "2024-03-13"]
+    );
     assert_eq!(days.unmarked_dates, 1);
 
     let mut config = live_config();
@@ -248,23 +309,39 @@ fn paper_days_count_only_paper_sessions() {
     let (ok, detail) = item(&r, Prerequisite::PaperDays);
     assert!(ok, "{detail}");
     assert!(detail.contains("4 recorded in"), "{detail}");
-    assert!(detail.contains("(2024-03-06 to 2024-03-13) >= live.min_paper_days 4"), "{detail}");
-    assert!(detail.contains("1 date(s) journaled before sessions.jsonl existed are not counted"), "{detail}");
+    assert!(
+        detail.contains("(2024-03-06 to 2024-03-13) >= live.min_paper_days 4"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("1 date(s) journaled before sessions.jsonl existed are not counted"),
+        "{detail}"
+    );
     config.live.min_paper_days = 6;
     let r = check(&context(&config, &dir, None, &["U7654321"]));
     let (ok, detail) = item(&r, Prerequisite::PaperDays);
-    assert!(!ok && detail.contains("< live.min_paper_days 6: paper-trade 2 more day(s)"), "{detail}");
+    assert!(
+        !ok && detail.contains("< live.min_paper_days 6: paper-trade 2 more day(s)"),
+        "{detail}"
+    );
 
     // A re-run of the same input writes a second mark with the same base:
     // the last one wins (here the live session becomes paper).
-    append_mark(&dir, &mark(paper_end, TradingMode::Paper, SessionBroker::Paper)).unwrap();
+    append_mark(
+        &dir,
+        &mark(paper_end, TradingMode::Paper, SessionBroker::Paper),
+    )
+    .unwrap();
     assert_eq!(paper_days(&dir, NY).unwrap().count(), 5);
 
     // A damaged session log line is an error naming the file and line.
     std::fs::write(dir.join("sessions.jsonl"), "{\"version\":1}\n").unwrap();
     let r = check(&context(&config, &dir, None, &["U7654321"]));
     let (ok, detail) = item(&r, Prerequisite::PaperDays);
-    assert!(!ok && detail.contains("sessions.jsonl: line 1: base_seq"), "{detail}");
+    assert!(
+        !ok && detail.contains("sessions.jsonl: line 1: base_seq"),
+        "{detail}"
+    );
 }
 
 #[test]
@@ -285,7 +362,10 @@ fn risk_limits_above_the_live_bounds_fail() {
     config.risk.max_position = Frac(0.25);
     config.risk.max_gross_exposure = Frac(2.0);
     let r = check(&context(&config, &dir, None, &["U7654321"]));
-    assert!(item(&r, Prerequisite::RiskLimits).0, "the bounds themselves pass");
+    assert!(
+        item(&r, Prerequisite::RiskLimits).0,
+        "the bounds themselves pass"
+    );
 }
 
 #[test]
@@ -298,12 +378,22 @@ fn the_account_must_be_connected_and_verified() {
     let r = check(&ctx);
     assert!(r.live && r.account.is_none());
     let (ok, detail) = item(&r, Prerequisite::BrokerAccount);
-    assert!(!ok && detail.starts_with("not connected to 127.0.0.1:4002"), "{detail}");
-    assert!(r.to_string().starts_with("prerequisites (account not verified, so treated as live):"));
+    assert!(
+        !ok && detail.starts_with("not connected to 127.0.0.1:4002"),
+        "{detail}"
+    );
+    assert!(r
+        .to_string()
+        .starts_with("prerequisites (account not verified, so treated as live):"));
     // Configured account not managed by the gateway.
     let r = check(&context(&config, &dir, None, &["U1111111", "DU2"]));
     let (ok, detail) = item(&r, Prerequisite::BrokerAccount);
-    assert!(!ok && detail.contains("ibkr.account U7654321 is not among the accounts the gateway manages (U1111111, DU2)"), "{detail}");
+    assert!(
+        !ok && detail.contains(
+            "ibkr.account U7654321 is not among the accounts the gateway manages (U1111111, DU2)"
+        ),
+        "{detail}"
+    );
     // No ibkr.account and several managed accounts, or none.
     let open = EngineConfig::default();
     let ctx = context(&open, &dir, None, &["U1", "DU2"]);

@@ -943,7 +943,10 @@ mod tests {
     #[test]
     fn account_codes() {
         for ok in ["DU1234567", "U1234567", "DFU1", "F9"] {
-            assert_eq!(IbAccount::parse(ok).map(|a| a.to_string()), Some(ok.to_owned()));
+            assert_eq!(
+                IbAccount::parse(ok).map(|a| a.to_string()),
+                Some(ok.to_owned())
+            );
         }
         for bad in ["", "U", "1234", "ABCD1", "du123", "DU12a", "DU 12"] {
             assert_eq!(IbAccount::parse(bad), None, "{bad}");
@@ -954,7 +957,10 @@ mod tests {
 
     #[test]
     fn entry_windows_parse_and_print_back() {
-        assert_eq!(EntryWindowSpec::parse(" Regular "), Some(EntryWindowSpec::Regular));
+        assert_eq!(
+            EntryWindowSpec::parse(" Regular "),
+            Some(EntryWindowSpec::Regular)
+        );
         assert_eq!(
             EntryWindowSpec::Regular.bounds(),
             Some((MinuteOfDay(570), MinuteOfDay(960)))
@@ -963,7 +969,15 @@ mod tests {
         let w = EntryWindowSpec::parse("00:00-24:00").unwrap();
         assert_eq!(w.to_string(), "00:00-24:00");
         assert_eq!(EntryWindowSpec::parse(&w.to_string()), Some(w));
-        for bad in ["", "09:30", "9:30-16:00", "16:00-09:30", "10:00-10:00", "24:00-24:01", "aa:bb-cc:dd"] {
+        for bad in [
+            "",
+            "09:30",
+            "9:30-16:00",
+            "16:00-09:30",
+            "10:00-10:00",
+            "24:00-24:01",
+            "aa:bb-cc:dd",
+        ] {
             assert_eq!(EntryWindowSpec::parse(bad), None, "{bad}");
         }
         assert_eq!(MinuteOfDay::hm(25, 0), None);

@@ -475,7 +475,7 @@ fn ibkr(r: Option<&raw::RawIbkr>, errors: &mut Collector) -> IbkrConfig {
             Problem::Invalid {
                 value: md_client_id.to_string(),
                 reason: format!(
-                    "equals {ROOT}.ibkr.client_id: the market-data connection needs its own                      client id (IB drops a second connection with the same id);                      remove the key to use client_id + 1"
+                    "equals {ROOT}.ibkr.client_id: the market-data connection needs its own client id (IB drops a second connection with the same id); remove the key to use client_id + 1"
                 ),
             },
         );
@@ -859,14 +859,16 @@ impl<'a> Section<'a> {
                     && label.len() <= 63
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
             });
         if is_ip || is_name {
             return text;
         }
         let problem = Problem::Invalid {
             value: format!("{text:?}"),
-            reason: "is not a host name or IP address (e.g. 127.0.0.1 or gateway.local);                      no scheme, port or blanks: the port is ibkr.port"
+            reason: "is not a host name or IP address (e.g. 127.0.0.1 or gateway.local); no scheme, port or blanks: the port is ibkr.port"
                 .to_owned(),
         };
         self.fail(name, problem);
@@ -915,7 +917,7 @@ impl<'a> Section<'a> {
         }
         let problem = Problem::Invalid {
             value: format!("{text:?}"),
-            reason: "is not an IB account code: expected 1 to 3 capital letters then digits                      (DU1234567 for paper, U1234567 for live); remove the key to use the                      gateway's only account"
+            reason: "is not an IB account code: expected 1 to 3 capital letters then digits (DU1234567 for paper, U1234567 for live); remove the key to use the gateway's only account"
                 .to_owned(),
         };
         self.fail(name, problem);
@@ -934,7 +936,7 @@ impl<'a> Section<'a> {
         let problem = Problem::Invalid {
             value: format!("{text:?}"),
             reason: format!(
-                "is not an entry window: expected {} in risk.session_timezone,                  e.g. 09:45-15:30",
+                "is not an entry window: expected {} in risk.session_timezone, e.g. 09:45-15:30",
                 EntryWindowSpec::NAMES
             ),
         };

@@ -73,7 +73,9 @@ pub enum TradingAccount {
     Verified(String),
     NotConnected,
     /// `ibkr.account` is not among the managed accounts.
-    NotManaged { configured: String },
+    NotManaged {
+        configured: String,
+    },
     /// Several managed accounts and no `ibkr.account`.
     Ambiguous,
     /// The gateway reported no account.
@@ -407,9 +409,24 @@ fn risk_limits(config: &EngineConfig) -> PrereqCheck {
     // 15.000000000000002.
     let pct = |f: Frac| format!("{} %", (f.0 * 1e8).round() / 1e6);
     let limits = [
-        ("risk.max_daily_loss_pct", r.max_daily_loss, l.max_daily_loss, true),
-        ("risk.max_drawdown_pct", r.max_drawdown, l.max_drawdown, true),
-        ("risk.max_position_pct", r.max_position, l.max_position, true),
+        (
+            "risk.max_daily_loss_pct",
+            r.max_daily_loss,
+            l.max_daily_loss,
+            true,
+        ),
+        (
+            "risk.max_drawdown_pct",
+            r.max_drawdown,
+            l.max_drawdown,
+            true,
+        ),
+        (
+            "risk.max_position_pct",
+            r.max_position,
+            l.max_position,
+            true,
+        ),
         (
             "risk.max_gross_exposure",
             r.max_gross_exposure,
@@ -491,7 +508,11 @@ mod tests {
     fn defaults_are_within_the_live_bounds() {
         let c = risk_limits(&EngineConfig::default());
         assert!(c.passed, "{}", c.detail);
-        assert!(c.detail.contains("risk.max_daily_loss_pct 2 %"), "{}", c.detail);
+        assert!(
+            c.detail.contains("risk.max_daily_loss_pct 2 %"),
+            "{}",
+            c.detail
+        );
     }
 
     #[test]
@@ -507,7 +528,11 @@ mod tests {
             "{}",
             c.detail
         );
-        assert!(c.detail.contains("risk.max_gross_exposure is 3"), "{}", c.detail);
+        assert!(
+            c.detail.contains("risk.max_gross_exposure is 3"),
+            "{}",
+            c.detail
+        );
         assert!(!c.detail.contains("max_drawdown"), "{}", c.detail);
     }
 }

@@ -322,7 +322,11 @@ pub fn paper_days(state_dir: &Path, tz: Tz) -> Result<PaperDays, SessionLogError
 fn local_date(t: Nanos, tz: Tz) -> Option<NaiveDate> {
     let secs = i64::try_from(t.0 / Nanos::PER_SEC).ok()?;
     let nanos = u32::try_from(t.0 % Nanos::PER_SEC).ok()?;
-    Some(DateTime::from_timestamp(secs, nanos)?.with_timezone(&tz).date_naive())
+    Some(
+        DateTime::from_timestamp(secs, nanos)?
+            .with_timezone(&tz)
+            .date_naive(),
+    )
 }
 
 #[cfg(test)]
@@ -330,10 +334,8 @@ mod tests {
     use super::*;
 
     fn temp(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "lt-live-sessions-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("lt-live-sessions-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir

@@ -22,8 +22,7 @@
 //! decided anyway). `always` is open at every instant, weekends included.
 
 use chrono::{
-    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone,
-    Weekday,
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, Offset, TimeZone, Weekday,
 };
 use chrono_tz::Tz;
 
@@ -117,7 +116,11 @@ impl EntryWindow {
         };
         // Midnight in a DST gap maps past it; t is still inside the date.
         let start = start.min(t);
-        let end = if end > t { end } else { Nanos(t.0.saturating_add(1)) };
+        let end = if end > t {
+            end
+        } else {
+            Nanos(t.0.saturating_add(1))
+        };
         self.day_start = start;
         self.day_end = end;
         if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
