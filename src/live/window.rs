@@ -242,11 +242,14 @@ mod tests {
         let spec = EntryWindowSpec::parse("09:45-15:30").unwrap();
         let mut w = EntryWindow::new(spec, ny());
         assert_window(&mut w, utc(2024, 1, 10, 14, 45), utc(2024, 1, 10, 20, 30));
+        // 00:00-24:00 UTC: the whole weekday, and Thursday 11th opens again
+        // at its midnight (no `assert_window`: the day before is open too).
         let spec = EntryWindowSpec::parse("00:00-24:00").unwrap();
         let mut w = EntryWindow::new(spec, Tz::UTC);
-        assert_window(&mut w, utc(2024, 1, 10, 0, 0), utc(2024, 1, 11, 0, 0));
-        // ... and Thursday 11th opens again at its midnight.
+        assert!(w.allows(utc(2024, 1, 10, 0, 0)));
+        assert!(w.allows(minus_1ns(utc(2024, 1, 11, 0, 0))));
         assert!(w.allows(utc(2024, 1, 11, 0, 0)));
+        assert!(!w.allows(utc(2024, 1, 13, 0, 0)), "Saturday");
     }
 
     /// US and EU clocks change on Sundays, when the window is closed, so
