@@ -38,6 +38,7 @@ pub mod ibfake;
 pub mod iso;
 pub mod journal;
 pub mod learning;
+pub mod live;
 pub mod loadtest;
 pub mod market;
 pub mod models;

@@ -405,6 +405,189 @@ fn every_error_is_reported_together() {
 }
 
 #[test]
+fn ibkr_and_live_unknown_keys_and_wrong_types() {
+    assert_eq!(
+        errors_of(
+            "ibkr_live_types",
+            "live_trading:\n  ibkr:\n    clientid: 3\n    port: \"4002\"\n    host: 127\n    \
+             market_data_type: 1\n    reconnect_max_ms: fast\n  live:\n    min_paper_day: 5\n    \
+             min_backtest_sharpe: high\n    min_paper_days: 2.5\n    entry_window: 930\n    \
+             backtest_report: [a]\n",
+        ),
+        [
+            "F: live_trading.ibkr.clientid: unknown key; did you mean `client_id`?",
+            "F: live_trading.live.min_paper_day: unknown key; did you mean `min_paper_days`?",
+            "F: live_trading.ibkr.port: \"4002\" is a string, expected an integer",
+            "F: live_trading.ibkr.host: 127 is an integer, expected a string",
+            "F: live_trading.ibkr.market_data_type: 1 is an integer, expected a string",
+            "F: live_trading.ibkr.reconnect_max_ms: \"fast\" is a string, expected a number",
+            "F: live_trading.live.min_backtest_sharpe: \"high\" is a string, expected a number",
+            "F: live_trading.live.min_paper_days: 2.5 is a decimal number, expected an integer",
+            "F: live_trading.live.entry_window: 930 is an integer, expected a string",
+            "F: live_trading.live.backtest_report: [\"a\"] is a list, expected a string",
+        ]
+    );
+}
+
+#[test]
+fn ibkr_and_live_values_out_of_range() {
+    assert_eq!(
+        errors_of(
+            "ibkr_live_ranges",
+            "live_trading:\n  ibkr:\n    port: 0\n    client_id: 2147483648\n    md_client_id: -1\n    \
+             connect_timeout_ms: 0\n    reconnect_base_ms: -5\n    probe_idle_ms: 0\n    \
+             probe_timeout_ms: -1\n    max_msgs_per_sec: 51\n    commission_timeout_ms: 0\n  \
+             live:\n    min_paper_days: -1\n",
+        ),
+        [
+            "F: live_trading.ibkr.port: 0 is outside 1 <= n <= 65535",
+            "F: live_trading.ibkr.client_id: 2147483648 is outside 0 <= n <= 2147483647",
+            "F: live_trading.ibkr.md_client_id: -1 is outside 0 <= n <= 2147483647",
+            "F: live_trading.ibkr.connect_timeout_ms: 0 is outside x > 0",
+            "F: live_trading.ibkr.reconnect_base_ms: -5 is outside x > 0",
+            "F: live_trading.ibkr.probe_idle_ms: 0 is outside x > 0",
+            "F: live_trading.ibkr.probe_timeout_ms: -1 is outside x > 0",
+            "F: live_trading.ibkr.max_msgs_per_sec: 51 is outside 1 <= n <= 50",
+            "F: live_trading.ibkr.commission_timeout_ms: 0 is outside x > 0",
+            "F: live_trading.live.min_paper_days: -1 is outside 0 <= n <= 4294967295",
+        ]
+    );
+    assert_eq!(
+        errors_of(
+            "ibkr_port_high",
+            "live_trading:\n  ibkr:\n    port: 70000\n    max_msgs_per_sec: 0\n"
+        ),
+        [
+            "F: live_trading.ibkr.port: 70000 is outside 1 <= n <= 65535",
+            "F: live_trading.ibkr.max_msgs_per_sec: 0 is outside 1 <= n <= 50",
+        ]
+    );
+}
+
+#[test]
+fn ibkr_and_live_bad_choices_and_strings() {
+    assert_eq!(
+        errors_of(
+            "ibkr_live_choices",
+            "live_trading:\n  ibkr:\n    host: http://gw:4002\n    account: du1234567\n    \
+             market_data_type: realtime\n    order_ids_path: \" \"\n    exchange: smart\n    \
+             currency: USDT\n  live:\n    entry_window: lunch\n    entry_window_brokers: paper\n",
+        ),
+        [
+            "F: live_trading.ibkr.host: \"http://gw:4002\" is not a host name or IP address (e.g. 127.0.0.1 or gateway.local); no scheme, port or blanks: the port is ibkr.port",
+            "F: live_trading.ibkr.account: \"du1234567\" is not an IB account code: expected 1 to 3 capital letters then digits (DU1234567 for paper, U1234567 for live); remove the key to use the gateway's only account",
+            "F: live_trading.ibkr.market_data_type: \"realtime\" is not one of live, frozen, delayed, delayed_frozen",
+            "F: live_trading.ibkr.order_ids_path: \" \" is empty; expected a file path",
+            "F: live_trading.ibkr.exchange: \"smart\" is not an IB exchange code: expected 1 to 16 of A-Z and 0-9 (SMART, ISLAND, ARCA)",
+            "F: live_trading.ibkr.currency: \"USDT\" is not a currency code: expected three capital letters (USD, EUR)",
+            "F: live_trading.live.entry_window: \"lunch\" is not an entry window: expected regular, extended, always or HH:MM-HH:MM (open < close) in risk.session_timezone, e.g. 09:45-15:30",
+            "F: live_trading.live.entry_window_brokers: \"paper\" is not one of ibkr, all",
+        ]
+    );
+    for bad in [
+        "9:30-16:00",
+        "16:00-09:30",
+        "09:30-09:30",
+        "09:30-24:01",
+        "09:60-10:00",
+        "09:30",
+    ] {
+        let errs = errors_of(
+            "entry_window_shapes",
+            &format!("live_trading:\n  live:\n    entry_window: \"{bad}\"\n"),
+        );
+        assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+        assert!(
+            errs[0].starts_with(&format!(
+                "F: live_trading.live.entry_window: \"{bad}\" is not an entry window"
+            )),
+            "{errs:?}"
+        );
+    }
+    for bad in ["U", "1234", "ABCD123", "DU12a"] {
+        let errs = errors_of(
+            "account_shapes",
+            &format!("live_trading:\n  ibkr:\n    account: \"{bad}\"\n"),
+        );
+        assert_eq!(errs.len(), 1, "{bad}: {errs:?}");
+    }
+}
+
+#[test]
+fn ibkr_cross_key_rules() {
+    assert_eq!(
+        errors_of(
+            "ibkr_cross",
+            "live_trading:\n  ibkr:\n    client_id: 5\n    md_client_id: 5\n    \
+             reconnect_base_ms: 2000\n    reconnect_max_ms: 1000\n",
+        ),
+        [
+            "F: live_trading.ibkr.md_client_id: 5 equals live_trading.ibkr.client_id: the market-data connection needs its own client id (IB drops a second connection with the same id); remove the key to use client_id + 1",
+            "F: live_trading.ibkr.reconnect_max_ms: 1000 is outside x >= live_trading.ibkr.reconnect_base_ms (2000)",
+        ]
+    );
+    // An md_client_id left out follows client_id.
+    let c = load("md_follows", "live_trading:\n  ibkr:\n    client_id: 7\n");
+    assert_eq!((c.ibkr.client_id, c.ibkr.md_client_id), (7, 8));
+    let c = load(
+        "md_wraps",
+        "live_trading:\n  ibkr:\n    client_id: 2147483647\n",
+    );
+    assert_eq!(c.ibkr.md_client_id, 0);
+    let c = load(
+        "base_eq_max",
+        "live_trading:\n  ibkr:\n    reconnect_base_ms: 800\n    reconnect_max_ms: 800\n",
+    );
+    assert_eq!(c.ibkr.reconnect_max, Nanos::from_millis(800));
+}
+
+#[test]
+fn ibkr_and_live_values_load_and_round_trip() {
+    use live_trading::config::{EntryWindowBrokers, EntryWindowSpec, MarketDataType, MinuteOfDay};
+    let c = load(
+        "ibkr_live_ok",
+        "live_trading:\n  ibkr:\n    host: gw.example.com\n    port: 7497\n    account: U1234567\n    \
+         market_data_type: Delayed_Frozen\n    probe_idle_ms: 2500.5\n    exchange: ISLAND\n  \
+         live:\n    min_backtest_sharpe: -0.5\n    min_paper_days: 0\n    entry_window: \" 09:45 - 15:30 \"\n    \
+         entry_window_brokers: all\n    backtest_report: runs/bt/backtest.json\n",
+    );
+    assert_eq!(c.ibkr.host, "gw.example.com");
+    assert_eq!(c.ibkr.port, 7497);
+    assert_eq!(
+        c.ibkr.account.as_ref().map(|a| a.as_str()),
+        Some("U1234567")
+    );
+    assert!(!c.ibkr.account.as_ref().unwrap().is_paper());
+    assert_eq!(c.ibkr.market_data_type, MarketDataType::DelayedFrozen);
+    assert_eq!(c.ibkr.market_data_type.code(), 4);
+    assert_eq!(c.ibkr.probe_idle, Nanos(2_500_500_000));
+    assert_eq!(c.live.min_backtest_sharpe, -0.5);
+    assert_eq!(c.live.min_paper_days, 0);
+    assert_eq!(
+        c.live.entry_window,
+        EntryWindowSpec::Custom {
+            open: MinuteOfDay::hm(9, 45).unwrap(),
+            close: MinuteOfDay::hm(15, 30).unwrap()
+        }
+    );
+    assert_eq!(c.live.entry_window_brokers, EntryWindowBrokers::All);
+    assert!(c.live.entry_window_applies(false));
+    assert_eq!(
+        c.live.backtest_report.as_deref(),
+        Some(Path::new("runs/bt/backtest.json"))
+    );
+    let printed = c.to_string();
+    assert!(printed.contains("entry_window: 09:45-15:30"), "{printed}");
+    assert!(printed.contains("account: U1234567"), "{printed}");
+    assert_eq!(EngineConfig::from_yaml_str(&printed, "printed").unwrap(), c);
+    let ip6 = load("ibkr_ipv6", "live_trading:\n  ibkr:\n    host: \"::1\"\n");
+    assert_eq!(ip6.ibkr.host, "::1");
+    let d = EngineConfig::default();
+    assert_eq!(d.live.entry_window, EntryWindowSpec::Regular);
+    assert!(!d.live.entry_window_applies(false) && d.live.entry_window_applies(true));
+}
+
+#[test]
 fn syntax_and_io_errors_name_the_file() {
     assert_eq!(
         errors_of("syntax", "live_trading:\n  risk: {max_daily_loss_pct: 2\n"),

@@ -199,6 +199,8 @@ raw_section! {
         cs_ranking: RawCsRanking,
         logging: RawLogging,
         decision: RawDecision,
+        ibkr: RawIbkr,
+        live: RawLive,
     }
 }
 
@@ -377,6 +379,39 @@ raw_section! {
     RawDecision {
         trigger: String,
         interval_seconds: f64,
+    }
+}
+
+raw_section! {
+    /// `ibkr.*`: the Interactive Brokers TWS / IB Gateway connection.
+    RawIbkr {
+        host: String,
+        port: i64,
+        client_id: i64,
+        md_client_id: i64,
+        account: String,
+        connect_timeout_ms: f64,
+        reconnect_base_ms: f64,
+        reconnect_max_ms: f64,
+        probe_idle_ms: f64,
+        probe_timeout_ms: f64,
+        max_msgs_per_sec: i64,
+        market_data_type: String,
+        commission_timeout_ms: f64,
+        order_ids_path: String,
+        exchange: String,
+        currency: String,
+    }
+}
+
+raw_section! {
+    /// `live.*`: going live safely (prerequisites, entry window).
+    RawLive {
+        min_backtest_sharpe: f64,
+        min_paper_days: i64,
+        backtest_report: String,
+        entry_window: String,
+        entry_window_brokers: String,
     }
 }
 

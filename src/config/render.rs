@@ -135,7 +135,36 @@ impl EngineConfig {
                 "trigger": c.decision.trigger.name(),
                 "interval_seconds": per_unit(c.decision.interval, Nanos::PER_SEC),
             },
+            "ibkr": {
+                "host": c.ibkr.host,
+                "port": c.ibkr.port,
+                "client_id": c.ibkr.client_id,
+                "md_client_id": c.ibkr.md_client_id,
+                "connect_timeout_ms": per_unit(c.ibkr.connect_timeout, Nanos::PER_MILLI),
+                "reconnect_base_ms": per_unit(c.ibkr.reconnect_base, Nanos::PER_MILLI),
+                "reconnect_max_ms": per_unit(c.ibkr.reconnect_max, Nanos::PER_MILLI),
+                "probe_idle_ms": per_unit(c.ibkr.probe_idle, Nanos::PER_MILLI),
+                "probe_timeout_ms": per_unit(c.ibkr.probe_timeout, Nanos::PER_MILLI),
+                "max_msgs_per_sec": c.ibkr.max_msgs_per_sec,
+                "market_data_type": c.ibkr.market_data_type.name(),
+                "commission_timeout_ms": per_unit(c.ibkr.commission_timeout, Nanos::PER_MILLI),
+                "order_ids_path": path(&c.ibkr.order_ids_path),
+                "exchange": c.ibkr.exchange,
+                "currency": c.ibkr.currency,
+            },
+            "live": {
+                "min_backtest_sharpe": c.live.min_backtest_sharpe,
+                "min_paper_days": c.live.min_paper_days,
+                "entry_window": c.live.entry_window.to_string(),
+                "entry_window_brokers": c.live.entry_window_brokers.name(),
+            },
         }});
+        if let Some(a) = &c.ibkr.account {
+            out[ROOT]["ibkr"]["account"] = json!(a.as_str());
+        }
+        if let Some(p) = &c.live.backtest_report {
+            out[ROOT]["live"]["backtest_report"] = json!(path(p));
+        }
         let data = &mut out[ROOT]["data"];
         if let Some(u) = &c.data.ws_url {
             data["ws_url"] = json!(u);

@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub cs_ranking: CsRankingConfig,
     pub logging: LoggingConfig,
     pub decision: DecisionConfig,
+    pub ibkr: IbkrConfig,
+    pub live: LiveConfig,
 }
 
 /// `volatility.*` (SPEC §2).
@@ -312,6 +314,215 @@ pub struct DecisionConfig {
     pub interval: Nanos,
 }
 
+/// `ibkr.*`: the connection to TWS or IB Gateway (issue #6). Times are
+/// [`Nanos`]; paths are as written (the runtime resolves `order_ids_path`
+/// against the state directory, like `engine.state_path`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct IbkrConfig {
+    /// Host name or IP address of TWS / IB Gateway.
+    pub host: String,
+    /// TCP port (4002 = IB Gateway paper, 4001 live; TWS 7497 / 7496).
+    pub port: u16,
+    /// API client id of the order connection (0 ≤ id ≤ 2³¹ − 1).
+    pub client_id: i32,
+    /// API client id of the market-data connection (`--feed ibkr`); never
+    /// equal to `client_id`. Default `client_id + 1` (0 when `client_id`
+    /// is 2³¹ − 1).
+    pub md_client_id: i32,
+    /// The account orders go to; `None` = the one account the gateway
+    /// manages.
+    pub account: Option<IbAccount>,
+    /// `connect_timeout_ms`: TCP connect plus handshake (> 0).
+    pub connect_timeout: Nanos,
+    /// `reconnect_base_ms` / `reconnect_max_ms`: exponential backoff
+    /// between reconnect attempts, first delay and cap (0 < base ≤ max).
+    pub reconnect_base: Nanos,
+    pub reconnect_max: Nanos,
+    /// `probe_idle_ms`: silence after which `reqCurrentTime` is sent (> 0).
+    pub probe_idle: Nanos,
+    /// `probe_timeout_ms`: a probe unanswered this long drops the link (> 0).
+    pub probe_timeout: Nanos,
+    /// Messages per second sent at most (1 ≤ n ≤ 50, IB's limit).
+    pub max_msgs_per_sec: u32,
+    /// `reqMarketDataType` for `--feed ibkr`.
+    pub market_data_type: MarketDataType,
+    /// `commission_timeout_ms`: how long an execution waits for its
+    /// commission report before it is reported without one (> 0).
+    pub commission_timeout: Nanos,
+    /// The persisted next order id (never reused across restarts).
+    pub order_ids_path: PathBuf,
+    /// Routing exchange of stock orders and market data (`SMART`).
+    pub exchange: String,
+    /// Contract currency (`USD`).
+    pub currency: String,
+}
+
+/// An IB account code: 1 to 3 capital letters then digits (`DU1234567`,
+/// `U1234567`). Paper accounts start with `DU`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct IbAccount(String);
+
+impl IbAccount {
+    /// The code if it has the shape `[A-Z]{1,3}[0-9]+`.
+    pub fn parse(code: &str) -> Option<IbAccount> {
+        let letters = code.bytes().take_while(u8::is_ascii_uppercase).count();
+        let rest = code.get(letters..)?;
+        let ok = (1..=3).contains(&letters)
+            && !rest.is_empty()
+            && rest.bytes().all(|b| b.is_ascii_digit());
+        ok.then(|| IbAccount(code.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is a paper-trading account (`DU…`).
+    pub fn is_paper(&self) -> bool {
+        is_paper_account(&self.0)
+    }
+}
+
+impl std::fmt::Display for IbAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether an IB account code names a paper-trading account: it starts
+/// with `DU`. Everything else is treated as live.
+pub fn is_paper_account(code: &str) -> bool {
+    code.starts_with("DU")
+}
+
+/// `live.*`: what must hold before orders go to a live account, and when
+/// entries may be opened.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveConfig {
+    /// Annualised Sharpe the backtest report must reach (finite).
+    pub min_backtest_sharpe: f64,
+    /// Distinct dates of paper trading the journal must record.
+    pub min_paper_days: u32,
+    /// The backtest report (`backtest.json`); `--backtest-report` wins.
+    pub backtest_report: Option<PathBuf>,
+    /// Local time of day in `risk.session_timezone` when entries may open.
+    pub entry_window: EntryWindowSpec,
+    /// Which brokers the entry window applies to.
+    pub entry_window_brokers: EntryWindowBrokers,
+}
+
+impl LiveConfig {
+    /// Whether the entry window applies to a run on the given broker.
+    pub fn entry_window_applies(&self, broker_is_ibkr: bool) -> bool {
+        match self.entry_window_brokers {
+            EntryWindowBrokers::All => true,
+            EntryWindowBrokers::Ibkr => broker_is_ibkr,
+        }
+    }
+}
+
+/// A local time of day in whole minutes after midnight, 0 ≤ m ≤ 1440
+/// (1440 = 24:00, the end of the day).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MinuteOfDay(u16);
+
+impl MinuteOfDay {
+    /// Minutes in a day; `MinuteOfDay(1440)` is 24:00.
+    pub const DAY: u16 = 1440;
+
+    /// `h:m`, `None` past 24:00 or with m ≥ 60.
+    pub const fn hm(h: u16, m: u16) -> Option<MinuteOfDay> {
+        if m < 60 && h <= 24 && h * 60 + m <= Self::DAY {
+            Some(MinuteOfDay(h * 60 + m))
+        } else {
+            None
+        }
+    }
+
+    /// Minutes after midnight.
+    pub const fn minutes(self) -> u16 {
+        self.0
+    }
+
+    /// Parse `HH:MM` (two digits each, 00:00 to 24:00).
+    pub fn parse(text: &str) -> Option<MinuteOfDay> {
+        let (h, m) = text.split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let h: u16 = h.parse().ok()?;
+        let m: u16 = m.parse().ok()?;
+        MinuteOfDay::hm(h, m)
+    }
+}
+
+impl std::fmt::Display for MinuteOfDay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:02}:{:02}", self.0 / 60, self.0 % 60)
+    }
+}
+
+/// `live.entry_window`: when new positions may be opened (exits and
+/// reductions are never held back). Weekdays only, except `Always`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryWindowSpec {
+    /// `regular`: 09:30–16:00.
+    Regular,
+    /// `extended`: 04:00–20:00 (pre-market and after hours).
+    Extended,
+    /// `always`: no window, weekends included.
+    Always,
+    /// `HH:MM-HH:MM`: `open` < `close`, the same day.
+    Custom {
+        open: MinuteOfDay,
+        close: MinuteOfDay,
+    },
+}
+
+impl EntryWindowSpec {
+    /// Every accepted spelling, for messages.
+    pub const NAMES: &'static str = "regular, extended, always or HH:MM-HH:MM (open < close)";
+
+    /// `[open, close)` in local time; `None` for `Always`.
+    pub fn bounds(self) -> Option<(MinuteOfDay, MinuteOfDay)> {
+        let regular = (MinuteOfDay(9 * 60 + 30), MinuteOfDay(16 * 60));
+        let extended = (MinuteOfDay(4 * 60), MinuteOfDay(20 * 60));
+        match self {
+            EntryWindowSpec::Regular => Some(regular),
+            EntryWindowSpec::Extended => Some(extended),
+            EntryWindowSpec::Always => None,
+            EntryWindowSpec::Custom { open, close } => Some((open, close)),
+        }
+    }
+
+    /// Parse a spelling (names ignore ASCII case and surrounding blanks).
+    pub fn parse(text: &str) -> Option<EntryWindowSpec> {
+        let t = text.trim();
+        match t.to_ascii_lowercase().as_str() {
+            "regular" => return Some(EntryWindowSpec::Regular),
+            "extended" => return Some(EntryWindowSpec::Extended),
+            "always" => return Some(EntryWindowSpec::Always),
+            _ => {}
+        }
+        let (a, b) = t.split_once('-')?;
+        let open = MinuteOfDay::parse(a.trim())?;
+        let close = MinuteOfDay::parse(b.trim())?;
+        (open < close).then_some(EntryWindowSpec::Custom { open, close })
+    }
+}
+
+/// The spelling [`EntryWindowSpec::parse`] reads back.
+impl std::fmt::Display for EntryWindowSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EntryWindowSpec::Regular => f.write_str("regular"),
+            EntryWindowSpec::Extended => f.write_str("extended"),
+            EntryWindowSpec::Always => f.write_str("always"),
+            EntryWindowSpec::Custom { open, close } => write!(f, "{open}-{close}"),
+        }
+    }
+}
+
 /// A string key with a fixed set of values.
 pub trait Choice: Copy + Sized + 'static {
     /// Every accepted spelling (matched ignoring ASCII case).
@@ -405,6 +616,45 @@ choice! {
     }
 }
 
+choice! {
+    /// `ibkr.market_data_type`: IB's `reqMarketDataType`.
+    MarketDataType {
+        /// Real-time (needs a subscription).
+        Live = "live",
+        /// The last quote at the close, outside trading hours.
+        Frozen = "frozen",
+        /// 15–20 minutes delayed, free.
+        Delayed = "delayed",
+        /// Delayed, frozen outside trading hours.
+        DelayedFrozen = "delayed_frozen",
+    }
+}
+
+impl MarketDataType {
+    /// The code `reqMarketDataType` sends (1 live, 2 frozen, 3 delayed,
+    /// 4 delayed frozen).
+    pub fn code(self) -> u8 {
+        match self {
+            MarketDataType::Live => 1,
+            MarketDataType::Frozen => 2,
+            MarketDataType::Delayed => 3,
+            MarketDataType::DelayedFrozen => 4,
+        }
+    }
+}
+
+choice! {
+    /// `live.entry_window_brokers`: which brokers the entry window holds
+    /// back.
+    EntryWindowBrokers {
+        /// Only `--broker ibkr` (paper runs over simulated or replayed data
+        /// are not affected).
+        Ibkr = "ibkr",
+        /// Every broker, the paper broker included.
+        All = "all",
+    }
+}
+
 impl Default for EngineConfig {
     fn default() -> EngineConfig {
         EngineConfig {
@@ -428,6 +678,43 @@ impl Default for EngineConfig {
             cs_ranking: CsRankingConfig::default(),
             logging: LoggingConfig::default(),
             decision: DecisionConfig::default(),
+            ibkr: IbkrConfig::default(),
+            live: LiveConfig::default(),
+        }
+    }
+}
+
+impl Default for IbkrConfig {
+    fn default() -> Self {
+        IbkrConfig {
+            host: "127.0.0.1".to_owned(),
+            port: 4002,
+            client_id: 1,
+            md_client_id: 2,
+            account: None,
+            connect_timeout: Nanos::from_millis(5000),
+            reconnect_base: Nanos::from_millis(500),
+            reconnect_max: Nanos::from_millis(30_000),
+            probe_idle: Nanos::from_millis(10_000),
+            probe_timeout: Nanos::from_millis(4000),
+            max_msgs_per_sec: 45,
+            market_data_type: MarketDataType::Live,
+            commission_timeout: Nanos::from_millis(5000),
+            order_ids_path: PathBuf::from("state/ibkr_order_ids.json"),
+            exchange: "SMART".to_owned(),
+            currency: "USD".to_owned(),
+        }
+    }
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        LiveConfig {
+            min_backtest_sharpe: 1.0,
+            min_paper_days: 20,
+            backtest_report: None,
+            entry_window: EntryWindowSpec::Regular,
+            entry_window_brokers: EntryWindowBrokers::Ibkr,
         }
     }
 }
@@ -651,5 +938,50 @@ mod tests {
         );
         assert_eq!(DecisionTrigger::from_name("tick"), None);
         assert!(DataBackend::NAMES.contains(&"ibkr"));
+    }
+
+    #[test]
+    fn account_codes() {
+        for ok in ["DU1234567", "U1234567", "DFU1", "F9"] {
+            assert_eq!(
+                IbAccount::parse(ok).map(|a| a.to_string()),
+                Some(ok.to_owned())
+            );
+        }
+        for bad in ["", "U", "1234", "ABCD1", "du123", "DU12a", "DU 12"] {
+            assert_eq!(IbAccount::parse(bad), None, "{bad}");
+        }
+        assert!(IbAccount::parse("DU1").unwrap().is_paper());
+        assert!(!IbAccount::parse("U1").unwrap().is_paper());
+    }
+
+    #[test]
+    fn entry_windows_parse_and_print_back() {
+        assert_eq!(
+            EntryWindowSpec::parse(" Regular "),
+            Some(EntryWindowSpec::Regular)
+        );
+        assert_eq!(
+            EntryWindowSpec::Regular.bounds(),
+            Some((MinuteOfDay(570), MinuteOfDay(960)))
+        );
+        assert_eq!(EntryWindowSpec::Always.bounds(), None);
+        let w = EntryWindowSpec::parse("00:00-24:00").unwrap();
+        assert_eq!(w.to_string(), "00:00-24:00");
+        assert_eq!(EntryWindowSpec::parse(&w.to_string()), Some(w));
+        for bad in [
+            "",
+            "09:30",
+            "9:30-16:00",
+            "16:00-09:30",
+            "10:00-10:00",
+            "24:00-24:01",
+            "aa:bb-cc:dd",
+        ] {
+            assert_eq!(EntryWindowSpec::parse(bad), None, "{bad}");
+        }
+        assert_eq!(MinuteOfDay::hm(25, 0), None);
+        assert_eq!(MinuteOfDay::hm(u16::MAX, 0), None);
+        assert_eq!(MarketDataType::Delayed.code(), 3);
     }
 }

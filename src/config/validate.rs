@@ -53,6 +53,8 @@ pub fn validate(raw: &RawConfig, errors: &mut Collector) -> EngineConfig {
     let cs_ranking = cs_ranking(raw.cs_ranking.as_ref(), errors);
     let logging = logging(raw.logging.as_ref(), errors);
     let decision = decision(raw.decision.as_ref(), errors);
+    let ibkr = ibkr(raw.ibkr.as_ref(), errors);
+    let live = live(raw.live.as_ref(), errors);
     EngineConfig {
         horizons: horizons.unwrap_or_else(HorizonSet::default_set),
         volatility,
@@ -74,6 +76,8 @@ pub fn validate(raw: &RawConfig, errors: &mut Collector) -> EngineConfig {
         cs_ranking,
         logging,
         decision,
+        ibkr,
+        live,
     }
 }
 
@@ -446,6 +450,142 @@ fn decision(r: Option<&raw::RawDecision>, errors: &mut Collector) -> DecisionCon
     }
 }
 
+/// Largest IB API client id (`2^31 - 1`).
+const MAX_CLIENT_ID: i64 = i32::MAX as i64;
+/// IB's limit on messages per second from one client.
+const IB_MAX_MSGS_PER_SEC: i64 = 50;
+
+fn ibkr(r: Option<&raw::RawIbkr>, errors: &mut Collector) -> IbkrConfig {
+    let r = r.cloned().unwrap_or_default();
+    let d = IbkrConfig::default();
+    let s = &mut Section::new(errors, "ibkr");
+    let host = s.host(at!(r.host), &d.host);
+    let port = s.int_in(at!(r.port), i64::from(d.port), 1, i64::from(u16::MAX));
+    let client_id = s.int_in(at!(r.client_id), i64::from(d.client_id), 0, MAX_CLIENT_ID);
+    // Absent: the next id after client_id (0 after the largest).
+    let md_default = if client_id < MAX_CLIENT_ID {
+        client_id + 1
+    } else {
+        0
+    };
+    let md_client_id = s.int_in(at!(r.md_client_id), md_default, 0, MAX_CLIENT_ID);
+    if s.all_ok(&["client_id", "md_client_id"]) && md_client_id == client_id {
+        s.fail(
+            "md_client_id",
+            Problem::Invalid {
+                value: md_client_id.to_string(),
+                reason: format!(
+                    "equals {ROOT}.ibkr.client_id: the market-data connection needs its own client id (IB drops a second connection with the same id); remove the key to use client_id + 1"
+                ),
+            },
+        );
+    }
+    let account = s.account(at!(r.account));
+    let connect_timeout = s.duration(
+        at!(r.connect_timeout_ms),
+        d.connect_timeout,
+        Range::POSITIVE,
+        MILLIS,
+    );
+    let reconnect_base = s.duration(
+        at!(r.reconnect_base_ms),
+        d.reconnect_base,
+        Range::POSITIVE,
+        MILLIS,
+    );
+    let reconnect_max = s.duration(
+        at!(r.reconnect_max_ms),
+        d.reconnect_max,
+        Range::POSITIVE,
+        MILLIS,
+    );
+    if s.all_ok(&["reconnect_base_ms", "reconnect_max_ms"]) && reconnect_max < reconnect_base {
+        s.out_of_range(
+            "reconnect_max_ms",
+            per_ms(reconnect_max),
+            format!(
+                "x >= {ROOT}.ibkr.reconnect_base_ms ({})",
+                per_ms(reconnect_base)
+            ),
+            None,
+        );
+    }
+    IbkrConfig {
+        host,
+        port: u16::try_from(port).unwrap_or(d.port),
+        client_id: i32::try_from(client_id).unwrap_or(d.client_id),
+        md_client_id: i32::try_from(md_client_id).unwrap_or(d.md_client_id),
+        account,
+        connect_timeout,
+        reconnect_base,
+        reconnect_max,
+        probe_idle: s.duration(at!(r.probe_idle_ms), d.probe_idle, Range::POSITIVE, MILLIS),
+        probe_timeout: s.duration(
+            at!(r.probe_timeout_ms),
+            d.probe_timeout,
+            Range::POSITIVE,
+            MILLIS,
+        ),
+        max_msgs_per_sec: u32::try_from(s.int_in(
+            at!(r.max_msgs_per_sec),
+            i64::from(d.max_msgs_per_sec),
+            1,
+            IB_MAX_MSGS_PER_SEC,
+        ))
+        .unwrap_or(d.max_msgs_per_sec),
+        market_data_type: s.choice(at!(r.market_data_type), d.market_data_type),
+        commission_timeout: s.duration(
+            at!(r.commission_timeout_ms),
+            d.commission_timeout,
+            Range::POSITIVE,
+            MILLIS,
+        ),
+        order_ids_path: s.path(at!(r.order_ids_path), &d.order_ids_path),
+        exchange: s.code(at!(r.exchange), &d.exchange, CodeKind::Exchange),
+        currency: s.code(at!(r.currency), &d.currency, CodeKind::Currency),
+    }
+}
+
+/// A time in milliseconds, for messages.
+fn per_ms(t: Nanos) -> String {
+    (t.0 as f64 / MILLIS as f64).to_string()
+}
+
+fn live(r: Option<&raw::RawLive>, errors: &mut Collector) -> LiveConfig {
+    let r = r.cloned().unwrap_or_default();
+    let d = LiveConfig::default();
+    let s = &mut Section::new(errors, "live");
+    LiveConfig {
+        min_backtest_sharpe: s.number(
+            at!(r.min_backtest_sharpe),
+            d.min_backtest_sharpe,
+            Range::FINITE,
+        ),
+        min_paper_days: u32::try_from(s.int_in(
+            at!(r.min_paper_days),
+            i64::from(d.min_paper_days),
+            0,
+            i64::from(u32::MAX),
+        ))
+        .unwrap_or(d.min_paper_days),
+        backtest_report: r
+            .backtest_report
+            .as_ref()
+            .map(|_| s.path(at!(r.backtest_report), Path::new(""))),
+        entry_window: s.entry_window(at!(r.entry_window), d.entry_window),
+        entry_window_brokers: s.choice(at!(r.entry_window_brokers), d.entry_window_brokers),
+    }
+}
+
+/// Which short code [`Section::code`] checks.
+#[derive(Clone, Copy, Debug)]
+enum CodeKind {
+    /// IB exchange: 1 to 16 of `A-Z0-9` (`SMART`, `ISLAND`, `ARCA`).
+    Exchange,
+    /// ISO 4217: three capital letters (`USD`).
+    Currency,
+}
+
 /// Nanoseconds per unit of a time key.
 const SECONDS: u64 = Nanos::PER_SEC;
 const MILLIS: u64 = Nanos::PER_MILLI;
@@ -494,6 +634,11 @@ impl Range {
     const UNIT_OPEN: Range = Range {
         lo: Bound::Open(0.0),
         hi: Bound::Open(1.0),
+    };
+    /// Any finite number.
+    const FINITE: Range = Range {
+        lo: Bound::None,
+        hi: Bound::None,
     };
     /// (0, 100], for `_pct` keys.
     const PERCENT: Range = Range {
@@ -680,6 +825,123 @@ impl<'a> Section<'a> {
                 default
             }
         }
+    }
+
+    /// An integer key within `lo <= n <= hi`.
+    fn int_in(
+        &mut self,
+        (name, raw): (&'static str, Option<i64>),
+        default: i64,
+        lo: i64,
+        hi: i64,
+    ) -> i64 {
+        match raw {
+            None => default,
+            Some(n) if (lo..=hi).contains(&n) => n,
+            Some(n) => {
+                self.out_of_range(name, n.to_string(), format!("{lo} <= n <= {hi}"), None);
+                default
+            }
+        }
+    }
+
+    /// A host name (letters, digits and `-` in dot-separated labels) or an
+    /// IP address; no scheme, port or blanks.
+    fn host(&mut self, (name, raw): (&'static str, Option<String>), default: &str) -> String {
+        let Some(text) = raw else {
+            return default.to_owned();
+        };
+        let is_ip = text.parse::<std::net::IpAddr>().is_ok();
+        let is_name = !text.is_empty()
+            && text.len() <= 253
+            && text.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if is_ip || is_name {
+            return text;
+        }
+        let problem = Problem::Invalid {
+            value: format!("{text:?}"),
+            reason: "is not a host name or IP address (e.g. 127.0.0.1 or gateway.local); no scheme, port or blanks: the port is ibkr.port"
+                .to_owned(),
+        };
+        self.fail(name, problem);
+        default.to_owned()
+    }
+
+    /// An exchange or currency code.
+    fn code(
+        &mut self,
+        (name, raw): (&'static str, Option<String>),
+        default: &str,
+        kind: CodeKind,
+    ) -> String {
+        let Some(text) = raw else {
+            return default.to_owned();
+        };
+        let (ok, expected) = match kind {
+            CodeKind::Exchange => (
+                (1..=16).contains(&text.len())
+                    && text
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+                "is not an IB exchange code: expected 1 to 16 of A-Z and 0-9 (SMART, ISLAND, ARCA)",
+            ),
+            CodeKind::Currency => (
+                text.len() == 3 && text.bytes().all(|b| b.is_ascii_uppercase()),
+                "is not a currency code: expected three capital letters (USD, EUR)",
+            ),
+        };
+        if ok {
+            return text;
+        }
+        let problem = Problem::Invalid {
+            value: format!("{text:?}"),
+            reason: expected.to_owned(),
+        };
+        self.fail(name, problem);
+        default.to_owned()
+    }
+
+    /// An optional IB account code (`[A-Z]{1,3}[0-9]+`).
+    fn account(&mut self, (name, raw): (&'static str, Option<String>)) -> Option<IbAccount> {
+        let text = raw?;
+        if let Some(a) = IbAccount::parse(&text) {
+            return Some(a);
+        }
+        let problem = Problem::Invalid {
+            value: format!("{text:?}"),
+            reason: "is not an IB account code: expected 1 to 3 capital letters then digits (DU1234567 for paper, U1234567 for live); remove the key to use the gateway's only account"
+                .to_owned(),
+        };
+        self.fail(name, problem);
+        None
+    }
+
+    fn entry_window(
+        &mut self,
+        (name, raw): (&'static str, Option<String>),
+        default: EntryWindowSpec,
+    ) -> EntryWindowSpec {
+        let Some(text) = raw else { return default };
+        if let Some(w) = EntryWindowSpec::parse(&text) {
+            return w;
+        }
+        let problem = Problem::Invalid {
+            value: format!("{text:?}"),
+            reason: format!(
+                "is not an entry window: expected {} in risk.session_timezone, e.g. 09:45-15:30",
+                EntryWindowSpec::NAMES
+            ),
+        };
+        self.fail(name, problem);
+        default
     }
 
     /// A time key in `unit` (nanoseconds per unit), rounded to whole ns.
