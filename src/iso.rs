@@ -16,7 +16,7 @@ pub fn format(t: Nanos) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-/// [`format`] straight into `out` (journal-thread writers: no `String`, no
+/// [`format()`] straight into `out` (journal-thread writers: no `String`, no
 /// strftime parsing per call).
 pub fn write<W: std::io::Write>(out: &mut W, t: Nanos) -> std::io::Result<()> {
     use chrono::{Datelike, Timelike};

@@ -47,7 +47,7 @@ fn backtest_report(dir: &Path, growth: f64, dip: f64) -> PathBuf {
     let mut e = 100_000.0;
     for (i, day) in [4u32, 5].iter().enumerate() {
         for k in 0..10u64 {
-            e *= if (i as u64 * 10 + k) % 2 == 0 {
+            e *= if (i as u64 * 10 + k).is_multiple_of(2) {
                 growth
             } else {
                 dip
